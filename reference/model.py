@@ -1,0 +1,57 @@
+"""SeedCNN: the seed's network, built from the layer classes.
+
+(N,1,28,28) -> Conv2d(1->8, 3x3) -> ReLU -> MaxPool2d(2) -> Flatten (8*13*13 = 1352)
+-> Linear(1352->128) -> ReLU -> Linear(128->10) -> logits
+"""
+
+import numpy as np
+
+from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+
+
+class SeedCNN:
+    """The seed's MNIST network; same layers, order and init as the torch nn.Sequential."""
+
+    def __init__(self, seed: int = 0, dtype=np.float32):
+        rng = np.random.default_rng(seed)
+        self.layers = [
+            Conv2d(1, 8, 3, rng=rng, dtype=dtype),
+            ReLU(),
+            MaxPool2d(2),
+            Flatten(),
+            Linear(8 * 13 * 13, 128, rng=rng, dtype=dtype),
+            ReLU(),
+            Linear(128, 10, rng=rng, dtype=dtype),
+        ]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """(N, 1, 28, 28) -> logits (N, 10)."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dlogits: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """dlogits (N, 10) -> dx (N, 1, 28, 28); overwrites every layer's grads.
+
+        Training passes input_grad=False: nothing needs the gradient of the images,
+        so the first conv skips its most expensive product, as torch does.
+        """
+        dy = dlogits
+        first, *rest = self.layers
+        for layer in reversed(rest):
+            dy = layer.backward(dy)
+        return first.backward(dy, input_grad=input_grad)
+
+    def parameters(self) -> list[np.ndarray]:
+        """The live parameter arrays, in nn.Sequential order: conv, fc1, fc2 (weight, bias)."""
+        return [layer.params[k] for layer in self.layers for k in ("weight", "bias") if layer.params]
+
+    def gradients(self) -> list[np.ndarray]:
+        """The gradients from the last backward, in the order of `parameters()`."""
+        return [layer.grads[k] for layer in self.layers for k in ("weight", "bias") if layer.grads]
+
+    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Class predictions (N,) for images (N, 1, 28, 28), evaluated in chunks."""
+        return np.concatenate(
+            [self.forward(x[i : i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)]
+        )
