@@ -8,6 +8,8 @@ import numpy as np
 
 from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 
+_PARAM_NAMES = ("weight", "bias")  # torch's order within each layer
+
 
 class SeedCNN:
     """The seed's MNIST network; same layers, order and init as the torch nn.Sequential."""
@@ -44,14 +46,13 @@ class SeedCNN:
 
     def parameters(self) -> list[np.ndarray]:
         """The live parameter arrays, in nn.Sequential order: conv, fc1, fc2 (weight, bias)."""
-        return [layer.params[k] for layer in self.layers for k in ("weight", "bias") if layer.params]
+        return [layer.params[k] for layer in self.layers if layer.params for k in _PARAM_NAMES]
 
     def gradients(self) -> list[np.ndarray]:
         """The gradients from the last backward, in the order of `parameters()`."""
-        return [layer.grads[k] for layer in self.layers for k in ("weight", "bias") if layer.grads]
+        return [layer.grads[k] for layer in self.layers if layer.grads for k in _PARAM_NAMES]
 
     def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         """Class predictions (N,) for images (N, 1, 28, 28), evaluated in chunks."""
-        return np.concatenate(
-            [self.forward(x[i : i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)]
-        )
+        chunks = range(0, len(x), batch_size)
+        return np.concatenate([self.forward(x[i : i + batch_size]).argmax(axis=1) for i in chunks])

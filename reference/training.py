@@ -95,14 +95,18 @@ def train(
         start, losses = time.perf_counter(), []
         batches = epoch_batches(len(x_train), config.batch_size, rng)
         n_batches = math.ceil(len(x_train) / config.batch_size)
-        bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}/{config.epochs}",
-                   disable=not progress, leave=False)
+        bar = tqdm(
+            batches,
+            total=n_batches,
+            desc=f"epoch {epoch}/{config.epochs}",
+            disable=not progress,
+            leave=False,
+        )
         for batch, idx in enumerate(bar, start=1):
             loss = loss_fn.forward(model.forward(x_train[idx]), y_train[idx])
             if not math.isfinite(loss):
                 raise FloatingPointError(
-                    f"train: loss became {loss} at epoch {epoch}, batch {batch}; "
-                    "try a smaller --lr"
+                    f"train: loss became {loss} at epoch {epoch}, batch {batch}; try a smaller --lr"
                 )
             model.backward(loss_fn.backward(), input_grad=False)
             optimizer.step(model.gradients())
@@ -111,13 +115,15 @@ def train(
                 bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         seconds = time.perf_counter() - start
         test_loss, test_accuracy = evaluate(model, x_test, y_test)
-        history.append({
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "test_loss": test_loss,
-            "test_accuracy": test_accuracy,
-            "seconds": seconds,
-        })
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)),
+                "test_loss": test_loss,
+                "test_accuracy": test_accuracy,
+                "seconds": seconds,
+            }
+        )
         if on_epoch is not None:
             on_epoch(history[-1])
     return history

@@ -7,9 +7,7 @@ def check_float_array(layer: str, x: np.ndarray, ndim: int, what: str = "input")
     """Return `x` as an ndarray after checking it is floating point with `ndim` dimensions."""
     x = np.asarray(x)
     if x.ndim != ndim:
-        raise ValueError(
-            f"{layer}: expected a {ndim}-D {what}, got shape {x.shape} ({x.ndim}-D)"
-        )
+        raise ValueError(f"{layer}: expected a {ndim}-D {what}, got shape {x.shape} ({x.ndim}-D)")
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(
             f"{layer}: expected a floating-point {what}, got dtype {x.dtype}; "

@@ -25,7 +25,7 @@ def linear_backward(
 
 
 class Linear:
-    """Fully connected layer; weight and bias start uniform in +-1/sqrt(in_features), as in torch."""
+    """Fully connected layer; weight and bias start in U(+-1/sqrt(in_features)), as in torch."""
 
     def __init__(
         self,
