@@ -321,7 +321,7 @@ def test_download_falls_back_to_the_next_mirror_when_the_first_is_down(
     "corrupt, problem",
     [
         (lambda gz, raw: gzip.compress(raw[:-1] + bytes([raw[-1] ^ 1])), "wrong sha256"),
-        (lambda gz, raw: gz[: len(gz) // 2], "corrupt gzip"),
+        (lambda gz, raw: gz[: len(gz) // 2], "corrupt gzip data"),
         (lambda gz, raw: gzip.compress(raw[:-2]), "truncated"),
     ],
     ids=["one-byte-changed", "gzip-cut-in-half", "idx-truncated"],

@@ -35,7 +35,7 @@ IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801  # unsigned byte data, 3 dim
 GZIP_MAGIC = b"\x1f\x8b"
 FIX_DIR = (
     "Replace it with the canonical MNIST file, point MNIST_DIR (or --data-dir) at a folder "
-    "that holds good copies, or unset both to download into the cache."
+    "that holds good copies, or unset both to download the files into the cache."
 )
 
 
@@ -165,7 +165,7 @@ def _read_verified(path: Path, name: str) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as err:
-            raise DatasetError(f"{path}: corrupt gzip data ({err})") from err
+            raise DatasetError(f"{path}: truncated or corrupt gzip data ({err})") from err
     data = parse_idx(raw, str(path))
     want = (28, 28) if "images" in name else ()
     if data.ndim != 1 + len(want) or data.shape[1:] != want:
@@ -240,6 +240,7 @@ def _pair(arrays: dict[str, np.ndarray], split: str, folder: Path) -> tuple[np.n
         raise DatasetError(
             f"{images_name} holds {len(images)} images but {labels_name} holds "
             f"{len(labels)} labels (in {folder}); the files come from different datasets. "
-            f"{FIX_DIR}"
+            "Replace both with the canonical MNIST files, or set MNIST_DIR to a folder "
+            "holding them."
         )
     return images, labels
