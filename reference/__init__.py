@@ -3,6 +3,7 @@
 This file only re-exports the public API.
 """
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DatasetError, load_mnist
 from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from .loss import SoftmaxCrossEntropy
@@ -22,6 +23,8 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "TrainConfig",
     "evaluate",
+    "load_checkpoint",
     "load_mnist",
+    "save_checkpoint",
     "train",
 ]
