@@ -150,7 +150,8 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.delenv("MNIST_DIR", raising=False)
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MNIST_URL", dead_url())
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a CI proxy must not intercept the mirror
+    for var in ("NO_PROXY", "no_proxy"):  # a CI proxy must not intercept the local mirror
+        monkeypatch.setenv(var, "127.0.0.1")
     return tmp_path / "cache"
 
 
