@@ -35,21 +35,39 @@ def model_state(model: SeedCNN) -> dict[str, np.ndarray]:
     }
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Call write(file) on a temp file beside `path`, then rename it to `path`.
+def staged_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call write(file) on a new temp file beside `path`; return the temp file's path.
 
-    A crash or an exception mid-write leaves `path` as it was (old content or absent)
-    and no temp file behind. The rename is atomic because both names share a folder.
+    The caller renames it onto `path` with `os.replace`, which is atomic because both
+    names share a folder. If `write` raises, the temp file is removed.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); give it the mode open() would have.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Write `path` through a temp file: a crash mid-write leaves the old file (or none)."""
+    tmp = staged_write(path, write)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read the umask is to set it
+    os.umask(mask)
+    return mask
 
 
 def save_checkpoint(model: SeedCNN, path: str | os.PathLike) -> None:
