@@ -71,9 +71,12 @@ def jobs_for(names: list[str], out: Path) -> list[tuple[str, list[str]]]:
 def _preload() -> None:
     """Import the heavy libraries and the reference once, in the parent, before forking."""
     import hypothesis  # noqa: F401
+    import hypothesis.strategies  # noqa: F401
     import numpy  # noqa: F401
     import pytest  # noqa: F401
     import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401  (torch.optim's first step imports it: ~2 s CPU)
+    import torch.nn.functional  # noqa: F401
 
     import reference  # noqa: F401
 
@@ -110,11 +113,14 @@ def _start(args: list[str], log: Path, spawn: bool):
         os._exit(code)
 
 
-def _poll(handle) -> int | None:
+def _poll(handle) -> tuple[int | None, float | None]:
+    """(exit code or None while running, CPU seconds of a forked child once it ended)."""
     if not isinstance(handle, int):
-        return handle.poll()
-    pid, status = os.waitpid(handle, os.WNOHANG)
-    return None if pid == 0 else os.waitstatus_to_exitcode(status)
+        return handle.poll(), None
+    pid, status, usage = os.wait4(handle, os.WNOHANG)
+    if pid == 0:
+        return None, None
+    return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
 
 
 def _kill(handle) -> None:
@@ -127,7 +133,7 @@ def _kill(handle) -> None:
 
 
 def run_jobs(jobs, out: Path, workers: int, spawn: bool) -> dict[str, dict]:
-    """Run the jobs, `workers` at a time; returns name -> {exit, seconds, timed_out}."""
+    """Run the jobs, `workers` at a time; name -> {exit, seconds, cpu_seconds}."""
     if not spawn:
         _preload()
     pending, running, done = list(jobs), {}, {}
@@ -137,12 +143,13 @@ def run_jobs(jobs, out: Path, workers: int, spawn: bool) -> dict[str, dict]:
             running[name] = (_start(args, out / f"{name}.log", spawn), time.monotonic())
         time.sleep(0.05)
         for name, (handle, start) in list(running.items()):
-            code, elapsed = _poll(handle), time.monotonic() - start
+            (code, cpu), elapsed = _poll(handle), time.monotonic() - start
             if code is None and elapsed > TIMEOUT:
                 _kill(handle)
                 code = "timeout"
             if code is not None:
-                done[name] = {"exit": code, "seconds": round(elapsed, 2)}
+                cpu = None if cpu is None else round(cpu, 2)
+                done[name] = {"exit": code, "seconds": round(elapsed, 2), "cpu_seconds": cpu}
                 del running[name]
     return done
 
@@ -207,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = run_catalogue(names, opts.out, opts.jobs, opts.spawn)
     for name in [BASELINE, *names]:
         s = summary[name]
-        print(f"{'ok ' if s['ok'] else 'BAD'} {s['seconds']:6.1f}s {name}: {s['verdict']}")
+        mark, cpu = "ok " if s["ok"] else "BAD", s["cpu_seconds"] or 0.0
+        print(f"{mark} {s['seconds']:6.1f}s {cpu:5.1f}s cpu {name}: {s['verdict']}")
     bad = sum(not s["ok"] for s in summary.values())
-    print(f"{len(names)} mutants, {bad} not as expected, {time.monotonic() - start:.0f}s wall")
+    cpu = sum(s["cpu_seconds"] or 0.0 for s in summary.values())
+    wall = time.monotonic() - start
+    print(f"{len(names)} mutants, {bad} not as expected, {wall:.0f}s wall, {cpu:.0f}s cpu in jobs")
     return 1 if bad else 0
 
 

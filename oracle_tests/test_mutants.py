@@ -1,0 +1,103 @@
+"""The curated mutant catalogue: every realistic bug must be caught by the oracle tests.
+
+`tox -e mutants` (pytest -m mutants) runs this file. A session fixture starts the
+runner (oracle_tests/mutants/runner.py) once, which runs, in parallel processes:
+- the union of the selected mutants' test selections on the UNMUTATED reference,
+  which must pass, or no kill counts (a broken harness fails everything);
+- each mutant's own small selection with the mutant installed.
+Then each mutant's test asserts that at least one selected test failed by assertion.
+An error inside the mutant's own code, a patch point that vanished, a changed
+signature or a patch never called are harness failures, never kills. The controls,
+correct re-implementations through the same machinery, must pass their selections.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mutants.catalogue import CATALOGUE
+from mutants.runner import BASELINE
+
+pytestmark = pytest.mark.mutants
+
+ROOT = Path(__file__).resolve().parents[1]
+BUGS = sorted(n for n, m in CATALOGUE.items() if not m.survives)
+CONTROLS = sorted(n for n, m in CATALOGUE.items() if m.survives)
+# Every component of the reference that the catalogue must reach (module of the patch).
+COMPONENTS = (
+    "layers.conv",
+    "layers.pool",
+    "layers.activation",
+    "layers.flatten",
+    "layers.linear",
+    "loss",
+    "optim",
+    "model",
+    "data",
+)
+RUNNER_TIMEOUT = 1800  # seconds; the whole catalogue takes ~2-3 min on 2 busy cores
+
+
+def _selected(session) -> list[str]:
+    """The mutant names whose meta-tests this session runs (honours -k and node ids)."""
+    names = set()
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if item.module.__name__ == __name__ and callspec and "name" in callspec.params:
+            names.add(callspec.params["name"])
+    return sorted(names)
+
+
+@pytest.fixture(scope="session")
+def catalogue_run(request, tmp_path_factory) -> dict:
+    """Run the baseline and the selected mutants once; name -> runner summary entry."""
+    names = _selected(request.session) or BUGS[:1]
+    out = tmp_path_factory.mktemp("mutant-catalogue")
+    jobs = os.environ.get("MUTANT_JOBS") or str(os.cpu_count() or 1)
+    command = [sys.executable, "-m", "oracle_tests.mutants.runner", "--out", str(out)]
+    proc = subprocess.run(
+        [*command, "--jobs", jobs, *names],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUNNER_TIMEOUT,
+    )
+    summary = out / "summary.json"
+    assert summary.exists(), f"the mutant runner crashed:\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(summary.read_text())
+
+
+def _require_baseline(run: dict) -> None:
+    base = run[BASELINE]
+    assert base["ok"], f"harness broken, no kill counts: {base['verdict']}"
+
+
+def test_catalogue_reaches_every_component_with_thirty_documented_bugs():
+    assert len(BUGS) >= 30, f"only {len(BUGS)} mutants"
+    reached = {
+        t.split(":")[0].removeprefix("reference.") for n in BUGS for t in CATALOGUE[n].targets
+    }
+    assert set(COMPONENTS) <= reached, f"no mutant patches {set(COMPONENTS) - reached}"
+    for m in CATALOGUE.values():
+        assert m.kill and len(m.bug) > 40, f"{m.name} lacks a kill selection or a description"
+
+
+def test_unmutated_reference_passes_every_selection(catalogue_run):
+    _require_baseline(catalogue_run)
+
+
+@pytest.mark.parametrize("name", BUGS)
+def test_mutant_is_killed_by_an_assertion_of_its_selection(name, catalogue_run):
+    _require_baseline(catalogue_run)
+    entry = catalogue_run[name]
+    assert entry["ok"], f"{name} ({CATALOGUE[name].bug}): {entry['verdict']}"
+
+
+@pytest.mark.parametrize("name", CONTROLS)
+def test_control_reimplementation_passes_its_selection(name, catalogue_run):
+    _require_baseline(catalogue_run)
+    entry = catalogue_run[name]
+    assert entry["ok"], f"{name}: {entry['verdict']}"
