@@ -75,6 +75,16 @@ def _require_baseline(run: dict) -> None:
     assert base["ok"], f"harness broken, no kill counts: {base['verdict']}"
 
 
+def _check(name: str, run: dict) -> None:
+    """Assert the mutant's verdict; skip if all its tests skipped (no MNIST, locally only:
+    the mnist fixture fails instead of skipping in CI)."""
+    _require_baseline(run)
+    entry = run[name]
+    if entry["verdict"].startswith("SKIPPED"):
+        pytest.skip(f"{name}: {entry['verdict']}")
+    assert entry["ok"], f"{name} ({CATALOGUE[name].bug}): {entry['verdict']}"
+
+
 def test_catalogue_reaches_every_component_with_thirty_documented_bugs():
     assert len(BUGS) >= 30, f"only {len(BUGS)} mutants"
     reached = {
@@ -91,13 +101,9 @@ def test_unmutated_reference_passes_every_selection(catalogue_run):
 
 @pytest.mark.parametrize("name", BUGS)
 def test_mutant_is_killed_by_an_assertion_of_its_selection(name, catalogue_run):
-    _require_baseline(catalogue_run)
-    entry = catalogue_run[name]
-    assert entry["ok"], f"{name} ({CATALOGUE[name].bug}): {entry['verdict']}"
+    _check(name, catalogue_run)
 
 
 @pytest.mark.parametrize("name", CONTROLS)
 def test_control_reimplementation_passes_its_selection(name, catalogue_run):
-    _require_baseline(catalogue_run)
-    entry = catalogue_run[name]
-    assert entry["ok"], f"{name}: {entry['verdict']}"
+    _check(name, catalogue_run)

@@ -15,9 +15,11 @@ POOL, RELU, FLATTEN, LINEAR = "layers.pool", "layers.activation", "layers.flatte
 TP = "oracle_tests/test_maxpool2d.py::"
 POOL_TORCH = TP + "test_maxpool2d_matches_torch"
 POOL_TIES = TP + "test_maxpool2d_ties_route_to_first_max"
-TR = "oracle_tests/test_relu.py"
-TF = "oracle_tests/test_flatten.py"
-TL = "oracle_tests/test_linear.py"
+TR = "oracle_tests/test_relu.py::test_relu_"
+RELU_TORCH = TR + "matches_torch_with_zeros_and_nan"
+TF = "oracle_tests/test_flatten.py::test_flatten_"
+TL = "oracle_tests/test_linear.py::test_linear_"
+LINEAR_TORCH = TL + "forward_and_backward_match_torch"
 
 
 def route(dy, x, y, k: int, s: int, rule: str, assign: bool = False):
@@ -164,7 +166,7 @@ def pool_reads_memory_as_c_contiguous(p):
 @mutant(
     bug="ReLU'(0) = 1: the mask is x >= 0 instead of x > 0 (torch's threshold_backward "
     "gives 0 at 0); exact zeros are common after max(0, .) and on MNIST's background.",
-    kill=[TR],
+    kill=[TR + "gradient_at_exact_zero_is_zero", RELU_TORCH],
 )
 def relu_gradient_at_zero_is_one(p):
     fwd = p.original(RELU, "relu_forward")
@@ -177,8 +179,9 @@ def relu_gradient_at_zero_is_one(p):
 
 
 @mutant(
-    bug="NaN mapped to 0 (np.where(x > 0, x, 0)) where torch.relu propagates it.",
-    kill=[TR],
+    bug="NaN mapped to 0 (np.where(x > 0, x, 0)) where torch.relu propagates it, "
+    "hiding a diverged network's NaN from every later check.",
+    kill=[TR + "propagates_nan_and_passes_its_gradient_like_torch", RELU_TORCH],
 )
 def relu_nan_becomes_zero(p):
     fwd = p.original(RELU, "relu_forward")
@@ -193,7 +196,7 @@ def relu_nan_becomes_zero(p):
 @mutant(
     bug="Backward masks by the sign of the upstream gradient (dy > 0) as well as the "
     "input: a typo that still trains, slowly.",
-    kill=[TR],
+    kill=[RELU_TORCH],
 )
 def relu_backward_masks_by_dy_sign(p):
     bwd = p.original(RELU, "relu_backward")
@@ -207,7 +210,10 @@ def relu_backward_masks_by_dy_sign(p):
 @mutant(
     bug="Flatten in channels-last order (N, H, W, C), as Keras/TensorFlow do, instead of "
     "torch's (C, H, W): weights loaded from torch then see permuted features.",
-    kill=[TF],
+    kill=[
+        TF + "order_is_channel_then_row_then_column",
+        TF + "matches_torch_and_backward_restores_the_shape",
+    ],
 )
 def flatten_channels_last(p):
     def forward(self, x):
@@ -230,7 +236,7 @@ def flatten_channels_last(p):
 @mutant(
     bug="Weight reshaped instead of transposed (x @ w.reshape(in, out)): same shape as "
     "w.T, wrong values; dw is consistent with it.",
-    kill=[TL],
+    kill=[LINEAR_TORCH],
 )
 def linear_weight_reshaped_not_transposed(p):
     fwd, bwd = p.original(LINEAR, "linear_forward"), p.original(LINEAR, "linear_backward")
@@ -249,7 +255,7 @@ def linear_weight_reshaped_not_transposed(p):
 @mutant(
     bug="Bias gradient summed over the wrong axis (dy.sum(axis=1), the batch kept): "
     "shape (N,) instead of (out,), equal shapes when N == out.",
-    kill=[TL],
+    kill=[LINEAR_TORCH],
 )
 def linear_bias_grad_wrong_axis(p):
     bwd = p.original(LINEAR, "linear_backward")
@@ -264,7 +270,7 @@ def linear_bias_grad_wrong_axis(p):
 @mutant(
     bug="float64 silently computed in float32 (a float32 weight cast or buffer) and cast "
     "back: float64 results with float32 accuracy.",
-    kill=[TL],
+    kill=[LINEAR_TORCH],
 )
 def linear_computes_float64_in_float32(p):
     fwd, bwd = p.original(LINEAR, "linear_forward"), p.original(LINEAR, "linear_backward")
@@ -285,7 +291,7 @@ def linear_computes_float64_in_float32(p):
 @mutant(
     bug="Linear.backward adds to grads instead of overwriting them (grads += dw without a "
     "zero_grad): every step after the first uses the sum of all past gradients.",
-    kill=[TL],
+    kill=[TL + "layer_matches_torch_and_overwrites_grads"],
 )
 def linear_layer_accumulates_grads(p):
     backward = p.original(LINEAR, "Linear.backward")

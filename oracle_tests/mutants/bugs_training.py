@@ -16,7 +16,8 @@ TLOSS = "oracle_tests/test_loss.py::"
 LOSS_TORCH = TLOSS + "test_cross_entropy_loss_and_dlogits_match_torch"
 TA = "oracle_tests/test_adam.py::test_adam_matches_torch_at_every_step"
 ADAM = [TA, "oracle_tests/test_adam.py::test_adam_matches_torch_for_any_hyperparameters"]
-TM = "oracle_tests/test_model.py"
+TM = "oracle_tests/test_model.py::test_seedcnn_"
+MODEL_TORCH = TM + "matches_torch_on_mnist_batches"
 
 
 @mutant(
@@ -230,7 +231,11 @@ def seed_net(p, relu_after_fc1: bool = True) -> None:
     p.patch(MODEL, "SeedCNN.gradients", gradients)
 
 
-@mutant(bug="CONTROL, must survive: seed_net() wired like the seed.", kill=[TM], survives=True)
+@mutant(
+    bug="CONTROL, must survive: seed_net() wired like the seed.",
+    kill=[MODEL_TORCH, TM + "matches_torch_where_pooling_windows_tie"],
+    survives=True,
+)
 def control_model_rewired_like_the_seed(p):
     seed_net(p)
 
@@ -238,7 +243,7 @@ def control_model_rewired_like_the_seed(p):
 @mutant(
     bug="The ReLU between the two Linear layers left out: the network collapses to a "
     "linear classifier on pooled features and still reaches ~90% on MNIST.",
-    kill=[TM],
+    kill=[MODEL_TORCH],
 )
 def model_missing_relu_after_fc1(p):
     seed_net(p, relu_after_fc1=False)
@@ -248,7 +253,7 @@ def model_missing_relu_after_fc1(p):
     bug="parameters() and gradients() list each layer's bias before its weight: training "
     "still works (the two lists agree), but the order differs from torch's "
     "nn.Sequential.parameters(), so weights copied by position land in the wrong place.",
-    kill=[TM],
+    kill=[TM + "parameters_are_the_layers_live_arrays_in_torch_order"],
 )
 def model_parameters_bias_before_weight(p):
     params, grads = p.original(MODEL, "SeedCNN.parameters"), p.original(MODEL, "SeedCNN.gradients")

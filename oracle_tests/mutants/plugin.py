@@ -51,6 +51,7 @@ class MutantSession:
         self.applied = None
         self.failures: list[dict] = []
         self.passed = 0
+        self.skipped: list[str] = []
         self.session = None
 
     def install(self) -> None:
@@ -74,6 +75,7 @@ class MutantSession:
             "exitstatus": None if exitstatus is None else int(exitstatus),
             "calls": {} if self.applied is None else dict(self.applied.calls),
             "passed": self.passed,
+            "skipped": self.skipped,
             "failures": self.failures,
         }
         Path(self.report).write_text(json.dumps(result, indent=1) + "\n")
@@ -144,6 +146,8 @@ def pytest_runtest_makereport(item, call):
             state.session.shouldstop = f"mutant {state.name} killed by {item.nodeid}"
     elif report.when == "call" and report.passed:
         state.passed += 1
+    elif report.skipped:
+        state.skipped.append(f"{item.nodeid}: {report.longrepr[-1] if report.longrepr else ''}")
     return report
 
 

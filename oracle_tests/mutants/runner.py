@@ -160,7 +160,9 @@ def verdict(name: str, result: dict | None, survives: bool) -> tuple[bool, str]:
         return False, f"HARNESS: {name} wrote no report (crashed or timed out; see {name}.log)"
     if result["apply_error"]:
         return False, f"HARNESS: {name} could not be applied: {result['apply_error']}"
-    failures = result["failures"]
+    failures, skipped = result["failures"], result.get("skipped", [])
+    if not failures and not result["passed"] and skipped:
+        return False, f"SKIPPED: every selected test skipped: {skipped[0]}"
     if name == BASELINE:
         if failures or not result["passed"] or result["exitstatus"] != 0:
             return False, f"HARNESS: the unmutated reference fails its selections: {failures}"
