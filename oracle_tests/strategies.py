@@ -11,7 +11,9 @@ import numpy as np
 from conftest import KINK_MARGIN
 from hypothesis import strategies as st
 
-dtypes = st.sampled_from([np.float64, np.float32])
+# The two tiers: float64 against torch float64 (tight), float32 against torch float32.
+DTYPES = (np.float64, np.float32)
+dtypes = st.sampled_from(DTYPES)  # for tests where the dtype is one choice among many
 seeds = st.integers(0, 2**32 - 1)
 
 

@@ -10,7 +10,7 @@ from conftest import TOLERANCES, compare, to_torch, torch_vjp
 from finite_diff import check_vjp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import LAYOUTS, ConvCase, conv_cases, dtypes, seeds, with_layout
+from strategies import DTYPES, LAYOUTS, ConvCase, conv_cases, dtypes, seeds, with_layout
 
 from reference import Conv2d
 from reference.layers.conv import conv2d_backward, conv2d_forward
@@ -74,7 +74,8 @@ def compare_all(ours, theirs, x, dy, stride: int, padding: int) -> None:
         compare(LAYER, name, o, t, tol=tol)
 
 
-@given(case=conv_cases(), dtype=dtypes, seed=seeds)
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=conv_cases(), seed=seeds)
 def test_conv2d_forward_and_backward_match_torch(case, dtype, seed):
     rng = np.random.default_rng(seed)
     x, w, b = random_conv(case, dtype, rng)

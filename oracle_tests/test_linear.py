@@ -10,7 +10,7 @@ from conftest import compare, to_torch, torch_vjp
 from finite_diff import check_vjp
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import LAYOUTS, dtypes, seeds, with_layout
+from strategies import DTYPES, LAYOUTS, seeds, with_layout
 
 from reference import Linear
 from reference.layers.linear import linear_backward, linear_forward
@@ -45,12 +45,12 @@ def run_linear(x, w, b, dy):
     return (y, *linear_backward(dy, cache))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @given(
     N=st.integers(1, 8),
     n_in=st.integers(1, 40),
     n_out=st.integers(1, 20),
     layout=st.sampled_from(("contiguous", *LAYOUTS)),
-    dtype=dtypes,
     seed=seeds,
 )
 def test_linear_forward_and_backward_match_torch(N, n_in, n_out, layout, dtype, seed):

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 from strategies import (
+    DTYPES,
     FILLS,
     LAYOUTS,
     TIE_FILLS,
@@ -68,7 +69,8 @@ def windows(a: np.ndarray, k: int, s: int) -> np.ndarray:
     return sliding_window_view(a, (k, k), axis=(2, 3))[:, :, ::s, ::s]
 
 
-@given(case=pool_cases(), fill=st.sampled_from(FILLS), dtype=dtypes, seed=seeds)
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(case=pool_cases(), fill=st.sampled_from(FILLS), seed=seeds)
 def test_maxpool2d_matches_torch(case, fill, dtype, seed):
     rng = np.random.default_rng(seed)
     x = filled(fill, rng, (case.N, case.C, case.H, case.W), dtype)
@@ -135,11 +137,11 @@ def test_maxpool2d_floor_mode_drops_the_remainder():
     compare_with_torch(x, 2, 2, rng)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @given(
     case=pool_cases(),
     fill=st.sampled_from(FILLS),
     nan_fraction=st.sampled_from([0.05, 0.3, 1.0]),
-    dtype=dtypes,
     seed=seeds,
 )
 def test_maxpool2d_nan_propagates_and_routes_gradient_like_torch(
