@@ -1,0 +1,349 @@
+"""SeedCNN against the same network built in torch: logits, loss and every gradient
+(dx included) in both dtype tiers, on real MNIST batches and where pooling ties; the
+parameter list's order and liveness; a 50-step Adam trajectory next to torch's; and
+finite differences through the whole network, away from every kink.
+"""
+
+from itertools import islice
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from conftest import KINK_MARGIN, compare, to_torch
+from finite_diff import FD_TOL, ORACLE, check_vjp, fd_jacobian
+
+from reference import Adam, SeedCNN, SoftmaxCrossEntropy, TrainConfig, train
+from reference.training import epoch_batches, shuffle_rng
+
+LAYER = "SeedCNN"
+DTYPES = [np.float64, np.float32]
+TORCH_DTYPE = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
+# torch's names for nn.Sequential's parameters, in the order parameters() must follow.
+PARAM_NAMES = ["0.weight", "0.bias", "4.weight", "4.bias", "6.weight", "6.bias"]
+TRAJECTORY_STEPS = 50
+# float32 trajectories: parameters only; the loss keeps compare()'s defaults. In
+# float32 each gradient carries rounding errors of ~1e-9 (ulps of the ~1e-2 terms it
+# sums), far inside compare()'s gradient tolerance. But where a gradient element is
+# itself ~1e-9, Adam's first steps divide it by |g| + eps with eps = 1e-8, so that
+# element's update lr * g / (|g| + eps) moves by up to ~lr * 1e-9 / 1e-8 = 1e-4. We
+# measured 3.8e-5 on one fc1 weight at step 1 (every other parameter stayed below
+# 1.5e-6). float64 keeps TOLERANCES[float64]: there the same effect is ~1e-13.
+FLOAT32_TRAJECTORY_TOL = {"rtol": 1.3e-6, "atol": 1e-4}
+
+
+def torch_twin(model: SeedCNN) -> nn.Sequential:
+    """The seed's torch network, in the model's dtype, holding copies of its weights."""
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(1352, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    ).to(TORCH_DTYPE[model.parameters()[0].dtype])
+    with torch.no_grad():
+        for (name, tp), p in zip(net.named_parameters(), model.parameters(), strict=True):
+            assert tuple(tp.shape) == p.shape, f"{LAYER} {name}: shape {p.shape} vs {tp.shape}"
+            tp.copy_(torch.from_numpy(p))
+    return net
+
+
+def seed_batches(mnist, n: int) -> list[np.ndarray]:
+    """The index arrays of the seed run's first n batches (batch size 32, seed 0)."""
+    return list(islice(epoch_batches(len(mnist[0]), 32, shuffle_rng(0)), n))
+
+
+def compare_with_torch(model: SeedCNN, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """One forward and backward in both; compare logits, loss, dx and every gradient.
+
+    Returns the dlogits that the model's backward was given."""
+    net = torch_twin(model)
+    loss_fn = SoftmaxCrossEntropy()
+    logits = model.forward(x)
+    loss = loss_fn.forward(logits, y)
+    dlogits = loss_fn.backward()
+    dx = model.backward(dlogits)
+    xt = to_torch(x, requires_grad=True)
+    logits_t = net(xt)
+    loss_t = F.cross_entropy(logits_t, torch.from_numpy(y))
+    loss_t.backward()
+    compare(LAYER, "logits", logits, logits_t)
+    compare(LAYER, "loss", np.asarray(loss, dtype=x.dtype), loss_t)
+    compare(LAYER, "dx", dx, xt.grad)
+    for name, g, tp in zip(PARAM_NAMES, model.gradients(), net.parameters(), strict=True):
+        compare(LAYER, f"d{name}", g, tp.grad)
+    return dlogits
+
+
+def tied_window_fraction(model: SeedCNN, x: np.ndarray) -> float:
+    """Fraction of the 2x2 pooling windows after Conv+ReLU whose maximum is positive and
+    tied: where the gradient reaches the window and the tie rule decides its route."""
+    r = model.layers[1].forward(model.layers[0].forward(x))  # (N, 8, 26, 26)
+    top2 = np.sort(pool_windows(r), axis=-1)[..., -2:]  # (N, 8, 13, 13, 2)
+    return float(((top2[..., 1] > 0) & (top2[..., 0] == top2[..., 1])).mean())
+
+
+def pool_windows(r: np.ndarray) -> np.ndarray:
+    """(N, C, 26, 26) -> the 2x2 windows of MaxPool2d(2), (N, C, 13, 13, 4)."""
+    N, C, H, W = r.shape
+    w = r.reshape(N, C, H // 2, 2, W // 2, 2)  # (N, C, 13, 2, 13, 2)
+    return w.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // 2, W // 2, 4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_seedcnn_matches_torch_on_mnist_batches(mnist, dtype):
+    x_train, y_train, x_test, y_test = mnist
+    model = SeedCNN(seed=0, dtype=dtype)
+    first = seed_batches(mnist, 1)[0]
+    compare_with_torch(model, x_train[first].astype(dtype), y_train[first])
+    compare_with_torch(model, x_test[-5:].astype(dtype), y_test[-5:])  # an odd batch size
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_seedcnn_matches_torch_where_pooling_windows_tie(mnist, dtype):
+    # A positive conv bias turns the blank background into a plateau of equal values:
+    # torch sends each tied window's gradient to its first maximum only.
+    x_train, y_train = mnist[0], mnist[1]
+    model = SeedCNN(seed=0, dtype=dtype)
+    model.layers[0].params["bias"][:] = 0.1
+    x, y = x_train[:32].astype(dtype), y_train[:32]
+    assert tied_window_fraction(model, x) > 0.5
+    compare_with_torch(model, x, y)
+
+
+def test_seedcnn_parameters_are_the_layers_live_arrays_in_torch_order():
+    model = SeedCNN(seed=0, dtype=np.float64)
+    net = torch_twin(model)  # asserts the shapes line up with nn.Sequential's order
+    assert [n for n, _ in net.named_parameters()] == PARAM_NAMES
+    conv, fc1, fc2 = model.layers[0], model.layers[4], model.layers[6]
+    live = [layer.params[k] for layer in (conv, fc1, fc2) for k in ("weight", "bias")]
+    assert all(p is q for p, q in zip(model.parameters(), live, strict=True))
+    rng = np.random.default_rng(0)
+    model.forward(rng.random((2, 1, 28, 28)))
+    model.backward(rng.standard_normal((2, 10)))
+    grads = [layer.grads[k] for layer in (conv, fc1, fc2) for k in ("weight", "bias")]
+    assert all(g is h for g, h in zip(model.gradients(), grads, strict=True))
+    assert [g.shape for g in model.gradients()] == [p.shape for p in model.parameters()]
+
+
+def test_adam_over_seedcnn_parameters_trains_the_model(mnist):
+    # Adam holds the very arrays the layers compute with: its in-place steps must
+    # lower the loss of the batch they were taken on.
+    x_train, y_train = mnist[0], mnist[1]
+    x, y = x_train[:32], y_train[:32]
+    model, loss_fn = SeedCNN(seed=0), SoftmaxCrossEntropy()
+    optimizer = Adam(model.parameters())
+    losses = []
+    for _ in range(5):
+        losses.append(loss_fn.forward(model.forward(x), y))
+        model.backward(loss_fn.backward(), input_grad=False)
+        optimizer.step(model.gradients())
+    assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert losses[-1] < 0.9 * losses[0], losses
+    assert all(p is q for p, q in zip(optimizer.params, model.parameters(), strict=True))
+
+
+def test_seedcnn_backward_overwrites_gradients_instead_of_adding(mnist):
+    x_train, y_train = mnist[0], mnist[1]
+    first, second = seed_batches(mnist, 2)
+    model, loss_fn = SeedCNN(seed=0, dtype=np.float64), SoftmaxCrossEntropy()
+    loss_fn.forward(model.forward(x_train[first].astype(np.float64)), y_train[first])
+    model.backward(loss_fn.backward())
+    # A second batch: its gradients alone, as torch's after zero_grad().
+    dlogits = compare_with_torch(model, x_train[second].astype(np.float64), y_train[second])
+    before = [g.copy() for g in model.gradients()]
+    model.backward(dlogits)  # the same backward again: the same gradients
+    for name, g, h in zip(PARAM_NAMES, model.gradients(), before, strict=True):
+        np.testing.assert_array_equal(g, h, err_msg=f"{LAYER} d{name} after a second backward")
+    assert model.backward(dlogits, input_grad=False) is None
+    for name, g, h in zip(PARAM_NAMES, model.gradients(), before, strict=True):
+        np.testing.assert_array_equal(g, h, err_msg=f"{LAYER} d{name} with input_grad=False")
+
+
+def torch_adam_steps(net: nn.Sequential, batches):
+    """torch's training loop over (x, y) batches: yields the loss of each Adam step."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(net(to_torch(x)), torch.from_numpy(y))
+        loss.backward()
+        optimizer.step()
+        yield loss.detach()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_seedcnn_adam_trajectory_matches_torch_at_every_step(mnist, dtype):
+    # The seed's first 50 batches (batch size 32, lr 1e-3) from the same initial
+    # weights: a gradient that is wrong but still descends would drift away here.
+    x_train, y_train = mnist[0], mnist[1]
+    tol = FLOAT32_TRAJECTORY_TOL if dtype is np.float32 else None
+    model, loss_fn = SeedCNN(seed=0, dtype=dtype), SoftmaxCrossEntropy()
+    net = torch_twin(model)
+    optimizer = Adam(model.parameters(), lr=1e-3)
+    batches = [
+        (x_train[i].astype(dtype), y_train[i]) for i in seed_batches(mnist, TRAJECTORY_STEPS)
+    ]
+    for (x, y), loss_t in zip(batches, torch_adam_steps(net, batches), strict=True):
+        loss = loss_fn.forward(model.forward(x), y)
+        model.backward(loss_fn.backward(), input_grad=False)
+        optimizer.step(model.gradients())
+        compare(f"{LAYER} + Adam", "loss (every step)", np.asarray(loss, dtype=dtype), loss_t)
+        for name, p, tp in zip(PARAM_NAMES, model.parameters(), net.parameters(), strict=True):
+            compare(f"{LAYER} + Adam", f"{name} (every step)", p, tp, tol=tol)
+
+
+def test_train_runs_the_same_optimisation_as_torch(mnist):
+    # reference.training.train itself, one epoch of 50 batches in float64, against
+    # torch's loop over the seed's batch order: same final weights, same mean loss.
+    x_train, y_train, x_test, y_test = mnist
+    config = TrainConfig(epochs=1, train_size=32 * TRAJECTORY_STEPS, dtype="float64")
+    model = SeedCNN(seed=0, dtype=np.float64)
+    net = torch_twin(model)
+    history = train(config, (x_train, y_train, x_test[:100], y_test[:100]), model)
+    x64 = x_train[: config.train_size].astype(np.float64)
+    batches = [(x64[i], y_train[i]) for i in epoch_batches(config.train_size, 32, shuffle_rng(0))]
+    losses = [t.item() for t in torch_adam_steps(net, batches)]
+    compare(
+        f"{LAYER} train()",
+        "mean epoch loss",
+        np.float64(history[0]["train_loss"]),
+        np.float64(np.mean(losses)),
+    )
+    for name, p, tp in zip(PARAM_NAMES, model.parameters(), net.parameters(), strict=True):
+        compare(f"{LAYER} train()", f"{name} after one epoch", p, tp)
+
+
+# --- Finite differences through the whole network (float64) ---------------------------
+def fd_model() -> SeedCNN:
+    """SeedCNN(0) in float64 with its biases moved clear of ReLU's kink.
+
+    Conv biases become negative by at least 0.05, so a blank background sits below the
+    kink instead of forming the plateaus of exactly tied maxima that the torch tests
+    cover (no finite difference is defined there). fc1 biases keep their sign but move
+    0.05 away from 0: fc1's init bound is 0.027, so several sit within KINK_MARGIN of 0.
+    """
+    model = SeedCNN(seed=0, dtype=np.float64)
+    conv_b, fc1_b = model.layers[0].params["bias"], model.layers[4].params["bias"]
+    conv_b[:] = -0.05 - np.abs(conv_b)
+    fc1_b[:] = np.sign(fc1_b) * (0.05 + np.abs(fc1_b))
+    return model
+
+
+def kink_distances(model: SeedCNN, x: np.ndarray) -> np.ndarray:
+    """Per image, how far the network is from a kink: the smallest |pre-activation| of
+    either ReLU, and the smallest gap between the two largest entries of a pooling
+    window whose maximum is positive (all-zero windows have no ReLU within reach)."""
+    conv = model.layers[0].forward(x)  # (N, 8, 26, 26)
+    r = model.layers[1].forward(conv)
+    fc1 = model.layers[4].forward(model.layers[3].forward(model.layers[2].forward(r)))
+    top2 = np.sort(pool_windows(r), axis=-1)[..., -2:]  # (N, 8, 13, 13, 2)
+    gaps = np.where(top2[..., 1] > 0, top2[..., 1] - top2[..., 0], np.inf)
+    N = len(x)
+    return np.minimum.reduce(
+        [np.abs(conv).reshape(N, -1).min(1), np.abs(fc1).min(1), gaps.reshape(N, -1).min(1)]
+    )
+
+
+def kink_free_images(model: SeedCNN, n: int, seed: int) -> np.ndarray:
+    """n synthetic digit-like images, each at least KINK_MARGIN from every kink.
+
+    A candidate is a blob of 10 pixels in U(0.3, 1) inside a random 6x6 square of a
+    blank image. Real MNIST images do not qualify: with fd_model's weights we measured
+    ~14 pre-activations or pooling gaps per image within KINK_MARGIN of a kink, and 1 in
+    3000 images clear of all. About a quarter of these candidates pass; the first n
+    that do are returned.
+    """
+    rng = np.random.default_rng(seed)
+    candidates = np.zeros((40 * n, 28, 28))
+    for img in candidates:
+        r0, c0 = rng.integers(0, 28 - 6, size=2)
+        pixels = rng.choice(36, size=10, replace=False)
+        img[r0 + pixels // 6, c0 + pixels % 6] = rng.uniform(0.3, 1.0, size=10)
+    candidates = candidates.reshape(-1, 1, 28, 28)  # (40n, 1, 28, 28)
+    chosen = candidates[kink_distances(model, candidates) > KINK_MARGIN][:n]
+    assert len(chosen) == n, f"only {len(chosen)} of {len(candidates)} candidates clear kinks"
+    return chosen
+
+
+def exercises_every_branch(model: SeedCNN, x: np.ndarray) -> bool:
+    """Both sides of each ReLU are reached, and some pooling window holds two positive
+    values, so the gradient routing inside the window matters."""
+    conv = model.layers[0].forward(x)
+    r = model.layers[1].forward(conv)
+    fc1 = model.layers[4].forward(model.layers[3].forward(model.layers[2].forward(r)))
+    shared = ((pool_windows(r) > 0).sum(axis=-1) >= 2).any()
+    return bool(
+        (conv > 0).any() and (conv < 0).any() and (fc1 > 0).any() and (fc1 < 0).any() and shared
+    )
+
+
+def logits_of_param(model: SeedCNN, x: np.ndarray, i: int):
+    """The logits as a function of parameter i's value, the others held fixed."""
+    p = model.parameters()[i]
+
+    def f(value: np.ndarray) -> np.ndarray:
+        saved = p.copy()
+        p[...] = value
+        try:
+            return model.forward(x)
+        finally:
+            p[...] = saved
+
+    return f
+
+
+def test_seedcnn_full_jacobian_matches_finite_differences_on_one_image():
+    # Every entry of d logits / d x (784) and d logits / d param for the parameters of
+    # up to 784 entries; the two big weights (fc1: 173k, fc2: 1280) by projections of a
+    # random upstream gradient, to keep the test near a second. The analytic
+    # Jacobian's 10 rows are 10 backward passes with one-hot upstream gradients.
+    model = fd_model()
+    x = kink_free_images(model, 1, seed=0)
+    assert kink_distances(model, x).min() > KINK_MARGIN and exercises_every_branch(model, x)
+    model.forward(x)
+    rows = []  # rows[k] = [d logits_k / d x, d logits_k / d param for each param]
+    for upstream in np.eye(10):
+        dx = model.backward(upstream[None, :])
+        rows.append([dx.copy()] + [g.copy() for g in model.gradients()])
+    c = np.random.default_rng(1).standard_normal((1, 10))
+    for j, (name, at) in enumerate(zip(["x"] + PARAM_NAMES, [x] + model.parameters(), strict=True)):
+        f = model.forward if name == "x" else logits_of_param(model, x, j - 1)
+        if at.size > x.size:
+            vjp = sum(ck * row[j] for ck, row in zip(c.ravel(), rows, strict=True))
+            check_vjp(f, at, c, vjp, layer=LAYER, quantity=f"d logits/d {name}", seed=j)
+            continue
+        ours = np.stack([row[j].ravel() for row in rows])  # (10, at.size)
+        compare(
+            LAYER,
+            f"jacobian d logits/d {name}",
+            ours,
+            fd_jacobian(f, at),
+            oracle=ORACLE,
+            tol=FD_TOL,
+        )
+
+
+def test_seedcnn_gradients_match_finite_difference_projections():
+    # 8 images, a random upstream gradient, random projections for x and every parameter
+    # (finite_diff compares the small ones entry by entry).
+    model = fd_model()
+    x = kink_free_images(model, 8, seed=1)
+    assert kink_distances(model, x).min() > KINK_MARGIN and exercises_every_branch(model, x)
+    c = np.random.default_rng(2).standard_normal((8, 10))
+    model.forward(x)
+    dx = model.backward(c)
+    grads = [g.copy() for g in model.gradients()]
+    check_vjp(lambda v: model.forward(v), x, c, dx, layer=LAYER, quantity="dx", seed=3)
+    for i, (name, g) in enumerate(zip(PARAM_NAMES, grads, strict=True)):
+        check_vjp(
+            logits_of_param(model, x, i),
+            model.parameters()[i],
+            c,
+            g,
+            layer=LAYER,
+            quantity=f"d{name}",
+            seed=4 + i,
+        )
