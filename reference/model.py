@@ -25,6 +25,25 @@ class SeedCNN:
             ReLU(),
             Linear(128, 10, rng=rng, dtype=dtype),
         ]
+        self._tile_parameters()
+
+    def _tile_parameters(self) -> None:
+        """Move every parameter into one flat buffer, in `parameters()` order.
+
+        The layers keep their own arrays' values, shapes and dict entries; only the
+        memory moves, so that Adam (which recognises such a buffer) can update all
+        parameters with one operation per step instead of one per array.
+        """
+        params = self.parameters()
+        flat = np.empty(sum(p.size for p in params), dtype=params[0].dtype)
+        offset = 0
+        for layer in self.layers:
+            for k in _PARAM_NAMES if layer.params else ():
+                p = layer.params[k]
+                view = flat[offset : offset + p.size].reshape(p.shape)  # a view of flat
+                view[...] = p
+                layer.params[k] = view
+                offset += p.size
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, 1, 28, 28) -> logits (N, 10)."""

@@ -12,6 +12,11 @@ class Adam:
     eps sits outside the square root and after the bias correction, as in torch.
     The look-alikes (eps inside the sqrt, TensorFlow's eps*sqrt(1-b2**t), no bias
     correction) are different algorithms that part ways once gradients near eps.
+
+    Speed: when the parameters are consecutive views that tile one 1-D buffer (as
+    SeedCNN's are), every step runs its dozen array operations once over that whole
+    buffer instead of once per parameter, with preallocated scratch space. `m` and
+    `v` stay per-parameter lists (views into flat moment buffers) either way.
     """
 
     def __init__(
@@ -28,8 +33,16 @@ class Adam:
             )
         self.params = list(params)
         self.lr, self.betas, self.eps = lr, betas, eps
-        self.m = [np.zeros_like(p) for p in self.params]
-        self.v = [np.zeros_like(p) for p in self.params]
+        self._flat = _tiled_buffer(self.params)
+        if self._flat is None:
+            self.m = [np.zeros_like(p) for p in self.params]
+            self.v = [np.zeros_like(p) for p in self.params]
+        else:
+            # m, v, the packed gradient and two scratch arrays, each one flat buffer.
+            self._m, self._v, self._g, self._tmp, self._denom = np.zeros(
+                (5, self._flat.size), self._flat.dtype
+            )
+            self.m, self.v = _views(self._m, self.params), _views(self._v, self.params)
         self.t = 0
 
     def step(self, grads: list[np.ndarray]) -> None:
@@ -38,16 +51,67 @@ class Adam:
             raise ValueError(f"Adam: got {len(grads)} gradients for {len(self.params)} params")
         self.t += 1
         b1, b2 = self.betas
-        # The operations follow torch's _single_tensor_adam one for one (lerp for m,
-        # sqrt(v) / sqrt(bias2) for the denominator), so that float64 runs agree with
-        # torch to the last few ulps rather than merely to a tolerance.
         step_size = self.lr / (1 - b1**self.t)
         bias2_sqrt = (1 - b2**self.t) ** 0.5
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
-            m += (1 - b1) * (g - m)  # = b1*m + (1-b1)*g, as torch's lerp_
-            v *= b2
-            v += (1 - b2) * (g * g)
-            denom = np.sqrt(v)
-            denom /= bias2_sqrt
-            denom += self.eps
-            p -= step_size * (m / denom)
+        if self._flat is None:
+            for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+                tmp, denom = np.empty_like(p), np.empty_like(p)
+                _update(p, g, m, v, tmp, denom, step_size, bias2_sqrt, self.betas, self.eps)
+            return
+        for p, g in zip(self.params, grads, strict=True):
+            if np.shape(g) != p.shape:
+                raise ValueError(f"Adam: gradient of shape {np.shape(g)} for a {p.shape} param")
+        np.concatenate(grads, axis=None, out=self._g)  # pack: one copy, then one pass per op
+        m, v, tmp, denom = self._m, self._v, self._tmp, self._denom
+        _update(self._flat, self._g, m, v, tmp, denom, step_size, bias2_sqrt, self.betas, self.eps)
+
+
+def _update(p, g, m, v, tmp, denom, step_size, bias2_sqrt, betas, eps) -> None:
+    """One Adam step on arrays of one shape, in place; tmp and denom are scratch.
+
+    The operations follow torch's _single_tensor_adam one for one, in its kernels'
+    evaluation order: m.lerp_(g, 1-b1) = m + (1-b1)*(g - m); v.mul_(b2).addcmul_(g, g,
+    1-b2) = v*b2 + ((1-b2)*g)*g; denom = sqrt(v)/sqrt(bias2) + eps; p.addcdiv_(m,
+    denom, -step_size) = p + ((-step_size)*m)/denom. torch's vectorised kernels may
+    fuse a multiply-add, which NumPy cannot, so float64 agrees to a few ulps.
+    """
+    b1, b2 = betas
+    np.subtract(g, m, out=tmp)
+    tmp *= 1 - b1
+    m += tmp
+    v *= b2
+    np.multiply(g, 1 - b2, out=tmp)
+    tmp *= g
+    v += tmp
+    np.sqrt(v, out=denom)
+    denom /= bias2_sqrt
+    denom += eps
+    np.multiply(m, -step_size, out=tmp)
+    tmp /= denom
+    p += tmp
+
+
+def _tiled_buffer(params: list[np.ndarray]) -> np.ndarray | None:
+    """The 1-D buffer that `params` tile exactly, in order, as C-contiguous views; else None."""
+    base = params[0].base if params else None
+    if not (isinstance(base, np.ndarray) and base.ndim == 1 and base.flags.c_contiguous):
+        return None
+    if not base.flags.writeable or not np.issubdtype(base.dtype, np.floating):
+        return None
+    offset = 0
+    for p in params:
+        if p.base is not base or p.dtype != base.dtype or not p.flags.c_contiguous:
+            return None
+        if p.ctypes.data != base.ctypes.data + offset * base.itemsize:
+            return None
+        offset += p.size
+    return base if offset == base.size else None
+
+
+def _views(flat: np.ndarray, params: list[np.ndarray]) -> list[np.ndarray]:
+    """Views of `flat` with the shapes of `params`, laid out consecutively."""
+    out, offset = [], 0
+    for p in params:
+        out.append(flat[offset : offset + p.size].reshape(p.shape))  # view, p's shape
+        offset += p.size
+    return out

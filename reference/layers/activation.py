@@ -1,21 +1,40 @@
-"""ReLU, with torch's convention that the gradient at exactly 0 is 0."""
+"""ReLU, with torch's convention that the gradient at exactly 0 is 0.
+
+Both passes are one bitwise AND of the floats' bits with a per-element mask of all
+ones (pass) or all zeros (block). That is exact for every input, NaN and inf
+included (0 * inf would be NaN, a select with np.where costs ~20x more here), and
+like every elementwise NumPy operation it keeps the memory layout of its input, so
+the HWNC activations of Conv2d stay HWNC (see conv.py).
+"""
 
 import numpy as np
 
 from ._checks import check_called_forward, check_float_array, check_grad_shape
 
 
+def _as_ints(a: np.ndarray) -> np.ndarray:
+    """The same memory seen as integers of the same width (float32 -> int32, ...)."""
+    return a.view(np.dtype(f"i{a.dtype.itemsize}"))
+
+
+def _all_bits(positive: np.ndarray) -> np.ndarray:
+    """bool mask -> int8 mask: True -> -1 (all bits set), False -> 0."""
+    return np.negative(np.asarray(positive, dtype=bool).view(np.int8))
+
+
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """max(x, 0) elementwise; the cache is the boolean mask of positions that pass gradient."""
     # torch's threshold_backward zeroes the gradient where x <= 0, so ReLU'(0) = 0,
     # and a NaN input (for which x <= 0 is False) passes its gradient on, as in torch.
-    positive = ~(x <= 0)
-    return np.maximum(x, x.dtype.type(0)), positive  # np.maximum keeps NaN, as torch.relu
+    positive = ~np.less_equal(x, 0)
+    # x AND 0 is +0.0, x AND all-ones is x: relu(x), NaN kept as torch.relu keeps it.
+    y = np.bitwise_and(_as_ints(x), _all_bits(positive)).view(x.dtype)
+    return y, positive
 
 
 def relu_backward(dy: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """Pass dy through where the input was strictly positive, 0 elsewhere."""
-    return np.where(positive, dy, dy.dtype.type(0))
+    """Pass dy through where the input was strictly positive (or NaN), 0 elsewhere."""
+    return np.bitwise_and(_as_ints(dy), _all_bits(positive)).view(dy.dtype)
 
 
 class ReLU:

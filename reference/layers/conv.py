@@ -1,10 +1,16 @@
-"""Conv2d: 2-D cross-correlation (what torch calls convolution), NCHW layout.
+"""Conv2d: 2-D cross-correlation (what torch calls convolution), NCHW at the interface.
 
-The forward pass reads every kH x kW patch through a zero-copy `as_strided` view of
-the input, gathers the patches once into an im2col matrix, and turns the whole
-layer into one batched matrix product that BLAS runs. The backward pass reuses that
-matrix for the weight gradient and scatters the patch gradients back to the input
-with one strided add per kernel offset (kH * kW adds, never a loop over pixels).
+Inside, the layer works in a pixel-major "HWNC" memory layout: (H, W, N, C) with the
+batch and channel axes innermost. The patch matrix (im2col) is then one contiguous
+(C*kH*kW + 1, Ho*Wo*N) array, the whole layer is ONE matrix product (not one per
+sample), and its output, an (Ho*Wo*N, O) matrix, already is HWNC memory. `y` is
+returned as an NCHW-shaped strided view of it (`y.transpose` of that buffer), which
+every NumPy operation reads correctly; ReLU and MaxPool2d keep the layout, and their
+2x2 windows then hold runs of N*C contiguous values instead of 13-element rows.
+
+The im2col matrix carries an extra row of ones, so that the bias rides in the same
+product (y = [W | b] @ [cols; 1]) and its gradient comes out of the weight-gradient
+product (db = dy @ 1), saving two passes over the (N, O, Ho, Wo) activations.
 """
 
 import numpy as np
@@ -18,6 +24,19 @@ def conv2d_output_size(size: int, kernel_size: int, stride: int, padding: int) -
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
+def _to_hwnc(x: np.ndarray, padding: int) -> np.ndarray:
+    """A new C-contiguous (H + 2p, W + 2p, N, C) copy of x: (N, C, H, W), zero-padded.
+
+    Always a copy, whatever x's strides: everything after it is then computed the
+    same way for every memory layout of x, and nothing can alias or write into x.
+    """
+    N, C, H, W = x.shape
+    p = padding
+    xt = np.zeros((H + 2 * p, W + 2 * p, N, C), dtype=x.dtype)  # (Hp, Wp, N, C)
+    xt[p : p + H, p : p + W] = x.transpose(2, 3, 0, 1)
+    return xt
+
+
 def conv2d_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding: int = 0
 ) -> tuple[np.ndarray, tuple]:
@@ -25,30 +44,38 @@ def conv2d_forward(
 
     x: (N, C, H, W); w: (O, C, kH, kW); b: (O,).
     Returns y: (N, O, Ho, Wo) with Ho = floor((H + 2p - kH) / s) + 1 (same for Wo),
-    computed in x's dtype, and the cache that `conv2d_backward` needs.
+    computed in x's dtype (an NCHW view of HWNC memory, see the module docstring),
+    and the cache that `conv2d_backward` needs.
     """
     N, C, H, W = x.shape
     O, _, kH, kW = w.shape
-    s, p = stride, padding
+    s, p, K = stride, padding, C * kH * kW
     Ho, Wo = conv2d_output_size(H, kH, s, p), conv2d_output_size(W, kW, s, p)
-    w = w.astype(x.dtype, copy=False)
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-    # The patch view is built from xp's real strides, so transposed, sliced or
-    # Fortran-ordered inputs are read correctly without a copy. writeable=False
-    # guarantees that nothing downstream can write through it into the input.
-    sN, sC, sH, sW = xp.strides
+    xt = _to_hwnc(x, p)
+    sH, sW, sN, sC = xt.strides
+    # patches[c, i, j, ho, wo, n] = xt[s*ho + i, s*wo + j, n, c]: a zero-copy view of
+    # xt, our own private buffer, so writeable=False is only a belt and braces.
     patches = as_strided(
-        xp,
-        shape=(N, C, kH, kW, Ho, Wo),
-        strides=(sN, sC, sH, sW, s * sH, s * sW),
-        writeable=False,
+        xt, shape=(C, kH, kW, Ho, Wo, N), strides=(sC, sH, sW, s * sH, s * sW, sN), writeable=False
     )
-    cols = patches.reshape(N, C * kH * kW, Ho * Wo)  # (N, K, L), the one im2col copy
-    w_mat = w.reshape(O, C * kH * kW)  # (O, K)
-    y = np.matmul(w_mat, cols)  # (N, O, L): one GEMM per sample, already NCHW order
-    y += b.astype(x.dtype, copy=False)[:, None]
-    y = y.reshape(N, O, Ho, Wo)  # (N, O, Ho, Wo)
-    return y, (cols, w_mat, x.shape, w.shape, s, p)
+    cols = np.empty((K + 1, Ho * Wo * N), dtype=x.dtype)  # (K + 1, L*N), L = Ho*Wo
+    cols[:K].reshape(C, kH, kW, Ho, Wo, N)[...] = patches  # the one im2col copy
+    cols[K] = 1  # the bias row
+    w_aug = np.empty((O, K + 1), dtype=x.dtype)  # [W | b]: (O, K + 1)
+    w_aug[:, :K] = w.reshape(O, K)
+    w_aug[:, K] = b
+    y = np.matmul(cols.T, w_aug.T)  # (L*N, O): one GEMM, rows in (ho, wo, n) order
+    y = y.reshape(Ho, Wo, N, O).transpose(2, 3, 0, 1)  # (N, O, Ho, Wo) view of HWNC memory
+    return y, (cols, w_aug, x.shape, s, p, (kH, kW))
+
+
+def _dy_matrix(dy: np.ndarray) -> np.ndarray:
+    """dy: (N, O, Ho, Wo) as the (Ho*Wo*N, O) matrix of the forward product.
+
+    A view when dy is HWNC memory (what ReLU and MaxPool2d pass back), else one copy.
+    """
+    N, O, Ho, Wo = dy.shape
+    return dy.transpose(2, 3, 0, 1).reshape(Ho * Wo * N, O)  # (L*N, O)
 
 
 def conv2d_backward(
@@ -59,24 +86,26 @@ def conv2d_backward(
     Returns (dx, dw, db) with the shapes of x, w and b. With input_grad=False, dx is
     None: the first layer of a network never needs it, and torch skips it too.
     """
-    cols, w_mat, x_shape, w_shape, s, p = cache
+    cols, w_aug, x_shape, s, p, (kH, kW) = cache
     N, C, H, W = x_shape
-    O, _, kH, kW = w_shape
-    Ho, Wo = dy.shape[2], dy.shape[3]
-    dy_mat = dy.reshape(N, O, Ho * Wo)  # (N, O, L)
-    # dw[o, k] = sum over n, l of dy[n, o, l] * cols[n, k, l]: one GEMM over (n, l).
-    dw = np.tensordot(dy_mat, cols, axes=([0, 2], [0, 2])).reshape(w_shape)  # (O, C, kH, kW)
-    db = dy_mat.sum(axis=(0, 2))
+    O, Ho, Wo, K = dy.shape[1], dy.shape[2], dy.shape[3], C * kH * kW
+    dy_mat = _dy_matrix(dy.astype(cols.dtype, copy=False))  # (L*N, O)
+    # [dw | db][o, k] = sum over (ho, wo, n) of dy[., o] * cols[k, .]: one GEMM; the
+    # ones row of cols turns the last column into the bias gradient.
+    dw_aug = np.matmul(dy_mat.T, cols.T)  # (O, K + 1)
+    dw = np.ascontiguousarray(dw_aug[:, :K]).reshape(O, C, kH, kW)  # (O, C, kH, kW)
+    db = dw_aug[:, K].copy()  # (O,)
     if not input_grad:
         return None, dw, db
-    dcols = np.matmul(w_mat.T, dy_mat)  # (N, K, L)
-    dcols = dcols.reshape(N, C, kH, kW, Ho, Wo)  # (N, C, kH, kW, Ho, Wo)
-    dxp = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=dy.dtype)
+    dcols = np.matmul(w_aug[:, :K].T, dy_mat.T)  # (K, L*N)
+    dcols = dcols.reshape(C, kH, kW, Ho, Wo, N)  # (C, kH, kW, Ho, Wo, N)
+    dxt = np.zeros((H + 2 * p, W + 2 * p, N, C), dtype=cols.dtype)  # (Hp, Wp, N, C)
     # col2im: kernel offset (i, j) touched input rows i, i+s, ..., i+s*(Ho-1).
     for i in range(kH):
         for j in range(kW):
-            dxp[:, :, i : i + s * Ho : s, j : j + s * Wo : s] += dcols[:, :, i, j]
-    dx = dxp[:, :, p : p + H, p : p + W] if p else dxp
+            patch = dcols[:, i, j].transpose(1, 2, 3, 0)  # (Ho, Wo, N, C)
+            dxt[i : i + s * Ho : s, j : j + s * Wo : s] += patch
+    dx = dxt[p : p + H, p : p + W].transpose(2, 3, 0, 1)  # (N, C, H, W) view of HWNC memory
     return dx, dw, db
 
 

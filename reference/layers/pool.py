@@ -3,10 +3,20 @@
 "First" is row-major order inside the window, and it is what torch's CPU kernel
 picks (it only moves on `val > max`). The obvious NumPy mask `x == x.max()` marks
 every tied maximum instead, and after Conv + ReLU on MNIST most windows of the blank
-background are ties, so that mask multiplies the conv gradients. Here the winner of
-each window is `np.argmax`, which returns the first maximum, and backward routes
-each window's gradient to that one position. A window holding NaN gives NaN, and its
-gradient goes to the window's last NaN, which is again what torch's kernel does.
+background are ties, so that mask multiplies the conv gradients. A window holding NaN
+gives NaN, and its gradient goes to the window's last NaN, which is again what
+torch's kernel does.
+
+Two paths compute the same winners:
+- Tiled (stride == kernel_size, no NaN in any window; the network's 2x2 pooling):
+  the k*k positions of every window are k*k strided views of x, one per offset.
+  y is their running np.maximum; the winner mask is `x == y`, thinned to the first
+  True per window by one pass per offset. All work is whole-array NumPy operations,
+  and for HWNC memory (what Conv2d and ReLU hand over, see conv.py) each view is
+  runs of N*C contiguous values. Backward is one masked copy: dy broadcast over each
+  window, bitwise AND-ed with the mask (exact for any dy, inf and NaN included).
+- Windows (overlapping windows, or NaN): `np.argmax` over each window's k*k values,
+  which returns the first maximum, and a scatter of dy to the winners' flat indices.
 """
 
 import numpy as np
@@ -19,11 +29,52 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: int, stride: int) -> tuple[np.
     """Max over each k x k window of x: (N, C, H, W), stepping by `stride`.
 
     Returns y: (N, C, Ho, Wo) with Ho = floor((H - k) / s) + 1 (floor mode: leftover
-    rows and columns are dropped) and the cache for `maxpool2d_backward`, which holds
-    the flat input index of every window's winner.
+    rows and columns are dropped) and the cache for `maxpool2d_backward`, which
+    records every window's winner.
     """
+    if stride == kernel_size:
+        tiled = _tiled_forward(x, kernel_size)
+        if tiled is not None:
+            return tiled
+    return _windows_forward(x, kernel_size, stride)
+
+
+def _tile_view(a: np.ndarray, k: int, Ho: int, Wo: int) -> np.ndarray:
+    """(H, W, N, C) -> (Ho, k, Wo, k, N, C) view of the tiled part: window (ho, wo)
+    at offset (i, j) is [ho, i, wo, j]. Only splits axes, so it never copies."""
+    return a[: Ho * k, : Wo * k].reshape(Ho, k, Wo, k, *a.shape[2:])  # (Ho, k, Wo, k, N, C)
+
+
+def _tiled_forward(x: np.ndarray, k: int) -> tuple[np.ndarray, tuple] | None:
+    """Non-overlapping k x k windows; None if a window holds NaN (for the windows path)."""
     N, C, H, W = x.shape
-    k, s = kernel_size, stride
+    Ho, Wo = H // k, W // k
+    x6 = _tile_view(x.transpose(2, 3, 0, 1), k, Ho, Wo)  # (Ho, k, Wo, k, N, C) view of x
+    offsets = [(i, j) for i in range(k) for j in range(k)]  # row-major window order
+    yt = np.array(x6[:, 0, :, 0])  # (Ho, Wo, N, C), a C-contiguous copy
+    for i, j in offsets[1:]:
+        np.maximum(yt, x6[:, i, :, j], out=yt)  # propagates NaN, so one check below suffices
+    if np.isnan(yt).any():
+        return None  # the last-NaN rule needs the windows path
+    # Every position equal to its window's max, then only the first one per window:
+    # offset q keeps its True only where no earlier offset has one (e > seen).
+    full = Ho * k == H and Wo * k == W
+    won = (np.empty if full else np.zeros)((H, W, N, C), dtype=bool)  # (H, W, N, C)
+    won6 = _tile_view(won, k, Ho, Wo)
+    np.equal(x6, yt[:, None, :, None], out=won6)
+    seen = np.array(won6[:, 0, :, 0])
+    for i, j in offsets[1:]:
+        e = won6[:, i, :, j]
+        np.greater(e, seen, out=e)
+        np.logical_or(seen, e, out=seen)
+    # 0 / -1 (all bits set) per input position: backward ANDs dy's bits with it.
+    bits = np.negative(won.view(np.int8))  # (H, W, N, C)
+    return yt.transpose(2, 3, 0, 1), ("tiled", bits, x.shape, k)
+
+
+def _windows_forward(x: np.ndarray, k: int, s: int) -> tuple[np.ndarray, tuple]:
+    """Any windows, overlapping or not, NaN or not: argmax over each window."""
+    N, C, H, W = x.shape
     Ho, Wo = (H - k) // s + 1, (W - k) // s + 1
     sN, sC, sH, sW = x.strides
     windows = as_strided(
@@ -45,12 +96,14 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: int, stride: int) -> tuple[np.
     cols = np.arange(Wo)[None, :] * s + win % k  # (N, C, Ho, Wo)
     plane = (np.arange(N)[:, None] * C + np.arange(C)[None, :]) * (H * W)  # (N, C)
     flat = plane[:, :, None, None] + rows * W + cols  # (N, C, Ho, Wo)
-    return y, (flat, x.shape, k, s)
+    return y, ("windows", flat, x.shape, k, s)
 
 
 def maxpool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """Send each window's gradient in dy: (N, C, Ho, Wo) to its winner; returns dx: (N, C, H, W)."""
-    flat, x_shape, k, s = cache
+    if cache[0] == "tiled":
+        return _tiled_backward(dy, cache)
+    _, flat, x_shape, k, s = cache
     dx = np.zeros(x_shape, dtype=dy.dtype)
     if s >= k:
         # Windows don't overlap, so each input position wins at most once: assign.
@@ -61,9 +114,28 @@ def maxpool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     return dx
 
 
+def _tiled_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """dx = dy copied over each window, AND-ed bitwise with the winner bits.
+
+    Bitwise rather than dy * mask: 0 * inf would be NaN, and torch's gradient is
+    exactly 0 off the winners whatever dy holds.
+    """
+    _, bits, (N, C, H, W), k = cache
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    ints = np.dtype(f"i{dy.dtype.itemsize}")  # same-width integers to view the floats as
+    full = Ho * k == H and Wo * k == W
+    dxt = (np.empty if full else np.zeros)((H, W, N, C), dtype=dy.dtype)  # (H, W, N, C)
+    dy6 = dy.transpose(2, 3, 0, 1)[:, None, :, None]  # (Ho, 1, Wo, 1, N, C)
+    out = _tile_view(dxt, k, Ho, Wo).view(ints)
+    np.bitwise_and(dy6.view(ints), _tile_view(bits, k, Ho, Wo), out=out)
+    return dxt.transpose(2, 3, 0, 1)  # (N, C, H, W) view of HWNC memory
+
+
 def maxpool2d_mask(cache: tuple) -> np.ndarray:
     """Boolean array of the input's shape, True at each window's winner."""
-    flat, x_shape, _, _ = cache
+    if cache[0] == "tiled":
+        return (cache[1] != 0).transpose(2, 3, 0, 1)  # (N, C, H, W), a new array
+    _, flat, x_shape, _, _ = cache
     mask = np.zeros(x_shape, dtype=bool)
     mask.reshape(-1)[flat.reshape(-1)] = True
     return mask
