@@ -151,50 +151,51 @@ def tagged(**overrides) -> dict:
     return arrays
 
 
+# what is wrong -> (the arrays of such a file, built lazily; the message it must give)
 BAD_CHECKPOINTS = {
     "16 conv filters": (
-        tagged(**{"0.weight": np.zeros((16, 1, 3, 3), np.float32)}),
+        lambda: tagged(**{"0.weight": np.zeros((16, 1, 3, 3), np.float32)}),
         r"0\.weight has shape \(16, 1, 3, 3\), expected \(8, 1, 3, 3\)",
     ),
     "256 hidden units": (
-        tagged(**{"4.bias": np.zeros(256, np.float32)}),
+        lambda: tagged(**{"4.bias": np.zeros(256, np.float32)}),
         r"4\.bias has shape \(256,\), expected \(128,\)",
     ),
-    "a layer missing": (tagged(**{"6.weight": None}), r"missing \['6\.weight'\]"),
+    "a layer missing": (lambda: tagged(**{"6.weight": None}), r"missing \['6\.weight'\]"),
     "an extra layer": (
-        tagged(**{"8.weight": np.zeros((10, 10), np.float32)}),
+        lambda: tagged(**{"8.weight": np.zeros((10, 10), np.float32)}),
         r"unexpected \['8\.weight'\]",
     ),
     "torch-style prefixed names": (
-        {f"net.{k}" if "." in k[:2] else k: v for k, v in tagged().items()},
+        lambda: {f"net.{k}" if "." in k[:2] else k: v for k, v in tagged().items()},
         r"missing \[.*'0\.bias'.*\], unexpected \[.*'net\.0\.bias'",
     ),
     "another architecture tag": (
-        tagged(__architecture__=np.array("LeNet5")),
+        lambda: tagged(__architecture__=np.array("LeNet5")),
         r"architecture 'LeNet5', expected 'SeedCNN'",
     ),
     "a future format version": (
-        tagged(__format_version__=np.array(2)),
+        lambda: tagged(__format_version__=np.array(2)),
         r"format version 2, this code reads version 1",
     ),
     "no tags": (
-        {k: v for k, v in tagged().items() if not k.startswith("__")},
+        lambda: {k: v for k, v in tagged().items() if not k.startswith("__")},
         r"no __architecture__/__format_version__ tags",
     ),
     "integer weights": (
-        tagged(**{"0.weight": np.zeros((8, 1, 3, 3), np.int64)}),
+        lambda: tagged(**{"0.weight": np.zeros((8, 1, 3, 3), np.int64)}),
         r"0\.weight has dtype int64, expected float32/64",
     ),
     "a NaN weight": (
-        tagged(**{"6.bias": np.full(10, np.nan, np.float32)}),
+        lambda: tagged(**{"6.bias": np.full(10, np.nan, np.float32)}),
         r"6\.bias contains NaN or infinity",
     ),
     "mixed dtypes": (
-        tagged(**{"6.bias": np.zeros(10, np.float64)}),
+        lambda: tagged(**{"6.bias": np.zeros(10, np.float64)}),
         r"mix dtypes \['float32', 'float64'\]",
     ),
     "a pickled object array": (
-        tagged(**{"0.bias": np.array([object()] * 8)}),
+        lambda: tagged(**{"0.bias": np.array([object()] * 8)}),
         r"is corrupt.*(pickle|allow_pickle)",
     ),
 }
@@ -202,8 +203,8 @@ BAD_CHECKPOINTS = {
 
 @pytest.mark.parametrize("what", BAD_CHECKPOINTS)
 def test_foreign_checkpoint_raises_value_error_naming_file_and_problem(tmp_path, what):
-    arrays, problem = BAD_CHECKPOINTS[what]
+    make_arrays, problem = BAD_CHECKPOINTS[what]
     path = tmp_path / "other.npz"
-    write_npz(path, arrays)
+    write_npz(path, make_arrays())
     with pytest.raises(ValueError, match=rf"checkpoint {re.escape(str(path))}.*{problem}"):
         load_checkpoint(path)

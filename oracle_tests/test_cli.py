@@ -116,8 +116,25 @@ def test_diverging_run_exits_1_naming_epoch_and_batch_and_keeps_earlier_outputs(
         rf"--lr \(nothing was written to {re.escape(str(tmp_path))}\)\n",
         last_line(stderr),
     ), last_line(stderr)
-    assert "Warning" not in stderr, "NumPy's overflow warnings leaked through"
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == earlier
+
+
+def test_final_accuracy_in_metrics_is_the_last_epochs_not_the_best():
+    accuracies = (0.95, 0.97, 0.96)  # the best epoch is not the last
+    history = [dict(row, test_accuracy=a) for row, a in zip(HISTORY, accuracies, strict=True)]
+    args = cli.parse_args(["--epochs", "3", "--train-size", "64"])
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((104, 1, 28, 28), np.float32), rng.integers(0, 10, 104)
+    data = (images[:64], labels[:64], images[64:], labels[64:])  # 64 train, 40 test
+    model = SeedCNN(0)
+    writers = cli.output_writers(
+        TrainConfig(epochs=3, train_size=64), args, history, model, model.parameters()[0], data
+    )
+    buffer = io.BytesIO()
+    writers["metrics.json"](buffer)
+    metrics = json.loads(buffer.getvalue())
+    assert metrics["epochs"] == history
+    assert metrics["final_test_accuracy"] == 0.96
 
 
 def test_missing_dataset_exits_1_with_one_line_naming_the_folder(tmp_path):
