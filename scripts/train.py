@@ -1,4 +1,4 @@
-"""Train the seed's CNN on MNIST, then draw its plots: `python scripts/train.py --help`.
+"""Train the seed's CNN on MNIST, then draw its plots.
 
 The defaults are the seed's run (12k training images, 10 epochs, batch 32, Adam 1e-3).
 Writes training_curves.png, learned_filters.png, sample_predictions.png and
@@ -93,7 +93,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--batch-size", type=_int_in(1), default=d.batch_size, help="default 32")
     p.add_argument("--lr", type=_positive_float, default=d.lr, help=f"Adam, default {d.lr}")
-    p.add_argument("--seed", type=_int_in(0), default=d.seed, help="weights and batch order")
+    p.add_argument(
+        "--seed",
+        type=_int_in(0),
+        default=d.seed,
+        help="initial weights and batch order (default 0)",
+    )
     p.add_argument(
         "--data-dir",
         default=None,
@@ -184,7 +189,9 @@ def output_writers(config, args, history, model, initial_filters, data):
         "learned_filters.png": plotting.learned_filters(
             initial_filters, model.layers[0].params["weight"], config.epochs
         ),
-        "sample_predictions.png": plotting.sample_predictions(x_test, y_test, model.predict),
+        "sample_predictions.png": plotting.sample_predictions(
+            x_test, y_test, model.predict, accuracy=history[-1]["test_accuracy"]
+        ),
     }
     writers = {name: _png_writer(fig) for name, fig in figures.items()}
     writers["metrics.json"] = lambda f: f.write((json.dumps(metrics, indent=2) + "\n").encode())
