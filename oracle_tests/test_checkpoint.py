@@ -100,6 +100,11 @@ def test_missing_checkpoint_raises_file_not_found_naming_the_path(tmp_path):
         load_checkpoint(tmp_path / "nope.npz")
 
 
+def test_folder_given_as_checkpoint_raises_is_a_directory_naming_it(tmp_path):
+    with pytest.raises(IsADirectoryError, match=rf"{re.escape(str(tmp_path))} is a folder"):
+        load_checkpoint(tmp_path)
+
+
 @pytest.fixture
 def good_bytes(tmp_path) -> bytes:
     save_checkpoint(perturbed(8), tmp_path / "good.npz")

@@ -82,9 +82,9 @@ def load_checkpoint(path: str | os.PathLike, dtype=None) -> SeedCNN:
     """A SeedCNN whose parameters are those saved in `path` by `save_checkpoint`.
 
     dtype: float32 or float64 to convert to; None keeps the saved dtype.
-    Raises FileNotFoundError if `path` does not exist, and ValueError naming the file
-    if it is corrupt, truncated, from another architecture or format version, or holds
-    missing, extra, misshapen, non-float or non-finite arrays.
+    Raises FileNotFoundError (IsADirectoryError) if `path` is missing (a folder), and
+    ValueError naming the file if it is corrupt, truncated, from another architecture or
+    format version, or holds missing, extra, misshapen, non-float or non-finite arrays.
     """
     arrays = _read_npz(Path(path))
     _check_tags(path, arrays)
@@ -98,6 +98,8 @@ def load_checkpoint(path: str | os.PathLike, dtype=None) -> SeedCNN:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of the .npz at `path`, read eagerly so a truncated member fails here."""
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a folder, not a .npz file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     with path.open("rb") as f:
