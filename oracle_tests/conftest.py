@@ -87,7 +87,7 @@ def compare(layer: str, quantity: str, ours, theirs, *, oracle: str = "torch", t
     both = ~np.isnan(o)
     err = np.where(both, np.abs(o - t), 0.0)
     rel = np.where(both, err / np.maximum(np.abs(t), np.finfo(np.float64).tiny), 0.0)
-    _record(layer, quantity, str(ours.dtype), oracle, err, rel)
+    _record(layer, quantity, str(ours.dtype), oracle, err, rel, tol)
     bad = err > tol["atol"] + tol["rtol"] * np.abs(np.where(both, t, 0.0))
     if bad.any():
         i = np.unravel_index(np.argmax(np.where(bad, err, -1.0)), err.shape)
@@ -98,10 +98,15 @@ def compare(layer: str, quantity: str, ours, theirs, *, oracle: str = "torch", t
         )
 
 
-def _record(layer, quantity, dtype, oracle, err, rel):
+def _record(layer, quantity, dtype, oracle, err, rel, tol):
     key = (layer, quantity, dtype, oracle)
-    row = _REPORT.setdefault(key, {"checks": 0, "max_abs_err": 0.0, "max_rel_err": 0.0})
+    row = _REPORT.setdefault(
+        key, {"checks": 0, "max_abs_err": 0.0, "max_rel_err": 0.0, "rtol": 0.0, "atol": 0.0}
+    )
     row["checks"] += 1
+    # The loosest tolerance this row was held to (some checks use a data-dependent atol).
+    row["rtol"] = max(row["rtol"], float(tol["rtol"]))
+    row["atol"] = max(row["atol"], float(tol["atol"]))
     if err.size:
         row["max_abs_err"] = max(row["max_abs_err"], float(err.max()))
         # Relative error where |theirs| is far from 0; near 0 only the abs error means much.
@@ -146,15 +151,21 @@ def _markdown(report: dict) -> str:
         "comparison of one quantity: the largest errors over all hypothesis examples.",
         f"Suite result: **{'passed' if report['passed'] else 'FAILED'}**.",
         "",
-        "| layer | quantity | dtype | oracle | checks | max abs err | max rel err |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: |",
+        "| layer | quantity | dtype | oracle | checks | max abs err | max rel err | rtol | atol |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["checks"]:
         lines.append(
             f"| {r['layer']} | {r['quantity']} | {r['dtype']} | {r['oracle']} | {r['checks']} "
-            f"| {r['max_abs_err']:.2e} | {r['max_rel_err']:.2e} |"
+            f"| {r['max_abs_err']:.2e} | {r['max_rel_err']:.2e} "
+            f"| {r['rtol']:.1e} | {r['atol']:.1e} |"
         )
-    lines += ["", "Tolerances (pass if abs err <= atol + rtol * |oracle|):", ""]
+    lines += [
+        "",
+        "A check passes if abs err <= atol + rtol * |oracle| elementwise; the rtol and atol",
+        "columns give the loosest tolerance each row was held to. The defaults:",
+        "",
+    ]
     lines += [f"- {k}: {v}" for k, v in report["tolerances"].items()]
     return "\n".join(lines) + "\n"
 
