@@ -125,7 +125,10 @@ def _tiled_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     ints = np.dtype(f"i{dy.dtype.itemsize}")  # same-width integers to view the floats as
     full = Ho * k == H and Wo * k == W
     dxt = (np.empty if full else np.zeros)((H, W, N, C), dtype=dy.dtype)  # (H, W, N, C)
-    dy6 = dy.transpose(2, 3, 0, 1)[:, None, :, None]  # (Ho, 1, Wo, 1, N, C)
+    # dy arrives NCHW from Flatten: one transposing copy to HWNC first, so that the
+    # broadcast AND below runs over contiguous N*C runs in all three arrays.
+    dyt = np.ascontiguousarray(dy.transpose(2, 3, 0, 1))  # (Ho, Wo, N, C)
+    dy6 = dyt[:, None, :, None]  # (Ho, 1, Wo, 1, N, C)
     out = _tile_view(dxt, k, Ho, Wo).view(ints)
     np.bitwise_and(dy6.view(ints), _tile_view(bits, k, Ho, Wo), out=out)
     return dxt.transpose(2, 3, 0, 1)  # (N, C, H, W) view of HWNC memory
