@@ -54,7 +54,7 @@ def _tiled_forward(x: np.ndarray, k: int) -> tuple[np.ndarray, tuple] | None:
     yt = np.array(x6[:, 0, :, 0])  # (Ho, Wo, N, C), a C-contiguous copy
     for i, j in offsets[1:]:
         np.maximum(yt, x6[:, i, :, j], out=yt)  # propagates NaN, so one check below suffices
-    if np.isnan(yt).any():
+    if np.isnan(yt.max(initial=0)):  # one reduction; max is NaN iff some window is NaN
         return None  # the last-NaN rule needs the windows path
     # Every position equal to its window's max, then only the first one per window:
     # offset q keeps its True only where no earlier offset has one (e > seen).
@@ -63,10 +63,11 @@ def _tiled_forward(x: np.ndarray, k: int) -> tuple[np.ndarray, tuple] | None:
     won6 = _tile_view(won, k, Ho, Wo)
     np.equal(x6, yt[:, None, :, None], out=won6)
     seen = np.array(won6[:, 0, :, 0])
-    for i, j in offsets[1:]:
+    for n, (i, j) in enumerate(offsets[1:], start=2):
         e = won6[:, i, :, j]
         np.greater(e, seen, out=e)
-        np.logical_or(seen, e, out=seen)
+        if n < len(offsets):  # the last offset's winners are never looked at again
+            np.logical_or(seen, e, out=seen)
     # 0 / -1 (all bits set) per input position: backward ANDs dy's bits with it.
     bits = np.negative(won.view(np.int8))  # (H, W, N, C)
     return yt.transpose(2, 3, 0, 1), ("tiled", bits, x.shape, k)
