@@ -86,7 +86,10 @@ def compare(layer: str, quantity: str, ours, theirs, *, oracle: str = "torch", t
     )
     both = ~np.isnan(o)
     err = np.where(both, np.abs(o - t), 0.0)
-    rel = np.where(both, err / np.maximum(np.abs(t), np.finfo(np.float64).tiny), 0.0)
+    # Relative error only where |theirs| exceeds atol: next to 0 (a finite difference
+    # that is exactly 0, say) it would divide by ~0 and mean nothing; atol judges those.
+    sized = both & (np.abs(t) > tol["atol"])
+    rel = np.where(sized, err / np.where(sized, np.abs(t), 1.0), 0.0)
     _record(layer, quantity, str(ours.dtype), oracle, err, rel, tol)
     bad = err > tol["atol"] + tol["rtol"] * np.abs(np.where(both, t, 0.0))
     if bad.any():
@@ -109,8 +112,7 @@ def _record(layer, quantity, dtype, oracle, err, rel, tol):
     row["atol"] = max(row["atol"], float(tol["atol"]))
     if err.size:
         row["max_abs_err"] = max(row["max_abs_err"], float(err.max()))
-        # Relative error where |theirs| is far from 0; near 0 only the abs error means much.
-        row["max_rel_err"] = max(row["max_rel_err"], float(rel[err > 0].max(initial=0.0)))
+        row["max_rel_err"] = max(row["max_rel_err"], float(rel.max()))
 
 
 def pytest_addoption(parser):
