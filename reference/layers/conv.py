@@ -31,7 +31,8 @@ def _to_hwnc(x: np.ndarray, padding: int) -> np.ndarray:
     """
     N, C, H, W = x.shape
     p = padding
-    xt = np.zeros((H + 2 * p, W + 2 * p, N, C), dtype=x.dtype)  # (Hp, Wp, N, C)
+    alloc = np.zeros if p else np.empty  # only the padding border needs the zeros
+    xt = alloc((H + 2 * p, W + 2 * p, N, C), dtype=x.dtype)  # (Hp, Wp, N, C)
     xt[p : p + H, p : p + W] = x.transpose(2, 3, 0, 1)
     return xt
 

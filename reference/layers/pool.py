@@ -70,7 +70,22 @@ def _tiled_forward(x: np.ndarray, k: int) -> tuple[np.ndarray, tuple] | None:
             np.logical_or(seen, e, out=seen)
     # 0 / -1 (all bits set) per input position: backward ANDs dy's bits with it.
     bits = np.negative(won.view(np.int8))  # (H, W, N, C)
-    return yt.transpose(2, 3, 0, 1), ("tiled", bits, x.shape, k)
+    return _to_nchw(yt), ("tiled", bits, x.shape, k)
+
+
+def _to_nchw(yt: np.ndarray) -> np.ndarray:
+    """(Ho, Wo, N, C) -> a C-contiguous (N, C, Ho, Wo) copy, which Flatten views as is.
+
+    A plain transposing copy reads yt with a stride of N*C elements, here 1 KiB: a
+    power of two, so the rows it touches compete for the same few L1 cache sets.
+    Copying 32 source rows at a time keeps them in L1 and runs about twice as fast.
+    """
+    Ho, Wo, N, C = yt.shape
+    rows = yt.reshape(Ho * Wo, N * C)  # (L, N*C)
+    out = np.empty((N * C, Ho * Wo), dtype=yt.dtype)  # (N*C, L)
+    for i in range(0, Ho * Wo, 32):
+        out[:, i : i + 32] = rows[i : i + 32].T
+    return out.reshape(N, C, Ho, Wo)  # (N, C, Ho, Wo)
 
 
 def _windows_forward(x: np.ndarray, k: int, s: int) -> tuple[np.ndarray, tuple]:
