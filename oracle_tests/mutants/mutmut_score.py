@@ -3,23 +3,31 @@
 Reads every mutant's status from `mutmut results --all true` (run in the current
 directory, which must be the one mutmut ran in) and writes plots/mutation_score.json:
 
-    score = (killed + timeout) / (total - equivalent)
+    score = (killed + timeout + segfault) / (total - equivalent)
 
 Equivalent mutants (EQUIVALENT below, with the reason each cannot change any observable
 result) are excluded from the denominator; every other survivor, and every mutant no
 test reaches ("no tests"), counts against the score. SURVIVORS.md beside this file
-discusses each survivor. A timeout is a kill: the mutant made a test hang.
+discusses each survivor. A timeout or a segfault is a kill: the mutant made a test
+hang or crash the interpreter.
 """
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 from .mutmut_equivalents import EQUIVALENT
 
 OUT = Path("plots/mutation_score.json")
+DETECTED = ("killed", "timeout", "segfault")
 
 
 def statuses(cwd: Path = Path(".")) -> dict[str, str]:
@@ -42,18 +50,21 @@ def statuses(cwd: Path = Path(".")) -> dict[str, str]:
 def score(status: dict[str, str]) -> dict:
     """The summary written to plots/mutation_score.json."""
     counts = Counter(status.values())
-    survivors = sorted(n for n, s in status.items() if s != "killed" and s != "timeout")
+    # An interrupted run leaves mutants "not checked": they are reported, never scored.
+    status = {n: s for n, s in status.items() if s != "not checked"}
+    survivors = sorted(n for n, s in status.items() if s not in DETECTED)
     equivalent = sorted(n for n in survivors if n in EQUIVALENT)
     unexplained = [n for n in survivors if n not in EQUIVALENT]
     scored = len(status) - len(equivalent)
-    detected = counts["killed"] + counts["timeout"]
-    by_module = Counter(n.split(".x_")[0].split(".x\u01c1")[0] for n in unexplained)
+    detected = sum(counts[s] for s in DETECTED)
+    by_module = Counter(re.split(r"\.x[_\u01c1]", n)[0] for n in unexplained)
+    config = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut"]
     return {
         "tool": "mutmut 3.8.1",
-        "scope": "reference/ (every module)",
-        "tests": "the oracle suite: pytest -m 'not e2e and not mutants', without test_cli.py "
-        "and test_determinism.py (they run scripts/ in subprocesses)",
+        "mutated": config.get("only_mutate") or config.get("source_paths"),
+        "tests": ["pytest", *config.get("pytest_add_cli_args_test_selection", [])],
         "total": len(status),
+        "not_checked": counts["not checked"],
         "by_status": dict(sorted(counts.items())),
         "equivalent": len(equivalent),
         "scored": scored,

@@ -202,6 +202,24 @@ def run_catalogue(names: list[str], out: Path, workers: int, spawn: bool = False
     return summary
 
 
+def markdown(names: list[str], summary: dict, totals: str) -> str:
+    """The verdicts as a Markdown table: mutant, bug, verdict (the killing test)."""
+    from .catalogue import CATALOGUE
+
+    lines = [
+        "# The mutant catalogue, last run",
+        "",
+        f"Written by `python -m oracle_tests.mutants.runner --markdown ...`: {totals}.",
+        "",
+        "| mutant | bug | verdict |",
+        "| --- | --- | --- |",
+    ]
+    for name in names:
+        verdict = summary[name]["verdict"].split(" (")[0].replace("oracle_tests/", "")
+        lines.append(f"| `{name}` | {CATALOGUE[name].bug} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     from .catalogue import CATALOGUE
 
@@ -210,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=Path("/tmp/mutant-catalogue"))
     parser.add_argument("--spawn", action="store_true", help="a fresh interpreter per job")
+    parser.add_argument("--markdown", type=Path, help="also write the verdicts as a table here")
     opts = parser.parse_args(argv)
     names = opts.names or sorted(CATALOGUE)
     start = time.monotonic()
@@ -221,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     bad = sum(not s["ok"] for s in summary.values())
     cpu = sum(s["cpu_seconds"] or 0.0 for s in summary.values())
     wall = time.monotonic() - start
-    print(f"{len(names)} mutants, {bad} not as expected, {wall:.0f}s wall, {cpu:.0f}s cpu in jobs")
+    totals = (
+        f"{len(names)} mutants, {bad} not as expected, {wall:.0f}s wall, {cpu:.0f}s cpu in jobs"
+    )
+    print(totals)
+    if opts.markdown:
+        opts.markdown.write_text(markdown(names, summary, totals))
     return 1 if bad else 0
 
 
