@@ -12,7 +12,9 @@ discusses each survivor. A timeout or a segfault is a kill: the mutant made a te
 hang or crash the interpreter.
 """
 
+import argparse
 import json
+import math
 import re
 import subprocess
 import sys
@@ -47,8 +49,17 @@ def statuses(cwd: Path = Path(".")) -> dict[str, str]:
     return result
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
+    """95% Wilson interval of a proportion k/n (for a score measured on a sample)."""
+    if not n:
+        return [0.0, 1.0]
+    p, d = k / n, 1 + z * z / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [round((centre - half) / d, 4), round((centre + half) / d, 4)]
+
+
 def score(status: dict[str, str]) -> dict:
-    """The summary written to plots/mutation_score.json."""
+    """One run's summary: counts, equivalents excluded, the score and what survived."""
     counts = Counter(status.values())
     # An interrupted run leaves mutants "not checked": they are reported, never scored.
     status = {n: s for n, s in status.items() if s != "not checked"}
@@ -70,24 +81,40 @@ def score(status: dict[str, str]) -> dict:
         "scored": scored,
         "detected": detected,
         "score": round(detected / scored, 4) if scored else None,
+        "score_95ci": wilson(detected, scored),
         "undetected_not_equivalent": unexplained,
         "undetected_by_module": dict(sorted(by_module.items())),
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--names", type=Path, help="score only the mutants listed here")
+    parser.add_argument("--label", default="run", help="the run's key under 'runs' in --out")
+    parser.add_argument("--headline", action="store_true", help="copy this run to the top")
+    parser.add_argument("--note", default="", help="what was run, in one sentence")
+    parser.add_argument("--out", type=Path, default=OUT)
+    opts = parser.parse_args(argv)
     status = statuses()
+    if opts.names:
+        wanted = set(opts.names.read_text().split())
+        status = {n: s for n, s in status.items() if n in wanted}
     if not status:
         print("no mutmut results here: run `mutmut run` first, in this directory")
         return 1
-    stale = sorted(set(EQUIVALENT) - set(status))
-    summary = score(status)
-    summary["equivalents_not_in_this_run"] = stale
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(summary, indent=1) + "\n")
+    summary = {"note": opts.note, **score(status)}
+    summary["equivalents_not_in_this_run"] = sorted(set(EQUIVALENT) - set(status))
+    report = json.loads(opts.out.read_text()) if opts.out.exists() else {}
+    report.setdefault("runs", {})[opts.label] = summary
+    if opts.headline:
+        keys = ("note", "mutated", "scored", "detected", "equivalent", "score", "score_95ci")
+        report.update({"headline_run": opts.label, **{k: summary[k] for k in keys}})
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    opts.out.write_text(json.dumps(report, indent=1) + "\n")
     print(
-        f"mutation score {summary['score']:.1%}: {summary['detected']} of {summary['scored']} "
-        f"detected ({summary['total']} mutants, {summary['equivalent']} equivalent); {OUT}"
+        f"{opts.label}: mutation score {summary['score']:.1%} {summary['score_95ci']}: "
+        f"{summary['detected']} of {summary['scored']} detected ({summary['total']} mutants, "
+        f"{summary['equivalent']} equivalent); {opts.out}"
     )
     return 0
 
