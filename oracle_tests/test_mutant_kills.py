@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from conftest import to_torch
 
 from reference import Adam, SeedCNN, SoftmaxCrossEntropy, TrainConfig, evaluate, train
-from reference.checkpoint import save_checkpoint
+from reference.checkpoint import load_checkpoint, save_checkpoint
 from reference.training import epoch_batches, shuffle_rng
 
 VALID = {"epochs": 1, "train_size": 1, "batch_size": 1, "lr": 1e-12, "dtype": "float32"}
@@ -181,3 +181,21 @@ def test_adam_over_one_tiled_buffer_matches_adam_over_separate_arrays(dtype):
         ):
             for a, b in zip(ours, theirs, strict=True):
                 np.testing.assert_array_equal(a, b, err_msg=f"Adam {name}, tiled vs separate")
+
+
+@pytest.mark.parametrize("dropped", ["__architecture__", "__format_version__"])
+def test_checkpoint_missing_either_tag_is_refused_naming_both(tmp_path, dropped):
+    save_checkpoint(SeedCNN(seed=0), tmp_path / "full.npz")
+    with np.load(tmp_path / "full.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if k != dropped}
+    np.savez(tmp_path / "one_tag.npz", **arrays)
+    with pytest.raises(ValueError, match="has no __architecture__/__format_version__ tags"):
+        load_checkpoint(tmp_path / "one_tag.npz")
+
+
+def test_corrupt_checkpoint_message_names_the_error_class(tmp_path):
+    save_checkpoint(SeedCNN(seed=0), tmp_path / "c.npz")
+    raw = (tmp_path / "c.npz").read_bytes()
+    (tmp_path / "c.npz").write_bytes(raw[: len(raw) // 2])  # a zip cut in half
+    with pytest.raises(ValueError, match=r"\((BadZipFile|EOFError|OSError|ValueError): "):
+        load_checkpoint(tmp_path / "c.npz")
