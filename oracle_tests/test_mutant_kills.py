@@ -199,3 +199,11 @@ def test_corrupt_checkpoint_message_names_the_error_class(tmp_path):
     (tmp_path / "c.npz").write_bytes(raw[: len(raw) // 2])  # a zip cut in half
     with pytest.raises(ValueError, match=r"\((BadZipFile|EOFError|OSError|ValueError): "):
         load_checkpoint(tmp_path / "c.npz")
+
+
+@pytest.mark.parametrize(("n", "batch_size"), [(10, 3), (12, 4), (5, 8), (1, 1)])
+def test_epoch_batches_cut_one_permutation_into_consecutive_batches(n, batch_size):
+    order = np.random.default_rng(0).permutation(n)  # what epoch_batches draws first
+    batches = list(epoch_batches(n, batch_size, np.random.default_rng(0)))
+    assert [len(b) for b in batches] == [min(batch_size, n - i) for i in range(0, n, batch_size)]
+    np.testing.assert_array_equal(np.concatenate(batches), order)
