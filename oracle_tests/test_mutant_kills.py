@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from conftest import to_torch
 
-from reference import Adam, SeedCNN, SoftmaxCrossEntropy, TrainConfig, evaluate, train
+from reference import Adam, Conv2d, SeedCNN, SoftmaxCrossEntropy, TrainConfig, evaluate, train
 from reference.checkpoint import load_checkpoint, save_checkpoint
 from reference.training import epoch_batches, shuffle_rng
 
@@ -207,3 +207,16 @@ def test_epoch_batches_cut_one_permutation_into_consecutive_batches(n, batch_siz
     batches = list(epoch_batches(n, batch_size, np.random.default_rng(0)))
     assert [len(b) for b in batches] == [min(batch_size, n - i) for i in range(0, n, batch_size)]
     np.testing.assert_array_equal(np.concatenate(batches), order)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2, 9), (1, 1, 9, 2)], ids=["short", "narrow"])
+def test_conv2d_refuses_an_input_smaller_than_the_kernel_even_after_padding(shape):
+    # 2 + 2*1 = 4 rows (or columns) for a 5x5 kernel: no output position exists.
+    layer = Conv2d(1, 1, 5, padding=1, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^Conv2d: padded input \(\d+, \d+\) is smaller than"):
+        layer.forward(np.zeros(shape))
+
+
+def test_loss_refuses_non_2d_logits_naming_the_loss_and_the_logits():
+    with pytest.raises(ValueError, match=r"^SoftmaxCrossEntropy: expected a 2-D logits array"):
+        SoftmaxCrossEntropy().forward(np.zeros(10), np.array([3]))
