@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="run", help="the run's key under 'runs' in --out")
     parser.add_argument("--headline", action="store_true", help="copy this run to the top")
     parser.add_argument("--note", default="", help="what was run, in one sentence")
+    parser.add_argument(
+        "--new-kills",
+        type=Path,
+        help="mutants that survived in mutmut's database but were re-run since against the "
+        "new tests and killed (first word of each line; lines must say KILLED)",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     opts = parser.parse_args(argv)
     status = statuses()
@@ -102,7 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     if not status:
         print("no mutmut results here: run `mutmut run` first, in this directory")
         return 1
+    before = score(status)
+    new_kills = []
+    if opts.new_kills:
+        lines = [line.split() for line in opts.new_kills.read_text().splitlines() if line.strip()]
+        new_kills = sorted(
+            w[0] for w in lines if "KILLED" in w and status.get(w[0]) in ("survived", "no tests")
+        )
+        status.update(dict.fromkeys(new_kills, "killed"))
     summary = {"note": opts.note, **score(status)}
+    summary["before_new_tests"] = {k: before[k] for k in ("detected", "scored", "score")}
+    summary["killed_by_new_tests"] = new_kills
     summary["equivalents_not_in_this_run"] = sorted(set(EQUIVALENT) - set(status))
     report = json.loads(opts.out.read_text()) if opts.out.exists() else {}
     report.setdefault("runs", {})[opts.label] = summary
