@@ -9,6 +9,7 @@ the checkpoint file's mode and temp-file placement.
 
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -104,7 +105,9 @@ def test_train_follows_config_and_returns_the_history_of_the_loop_it_documents(d
     data = (x, y, x_test, y_test)
     config = TrainConfig(epochs=2, train_size=40, batch_size=16, lr=3e-3, seed=3, dtype=dtype)
     seen = []
+    start = time.perf_counter()
     history = train(config, data, on_epoch=seen.append)
+    elapsed = time.perf_counter() - start  # each epoch's "seconds" is a part of this
     assert capfd.readouterr().err == "", "train() must be silent unless progress=True"
     expected_model = SeedCNN(3, dtype=np.dtype(dtype))
     expected = reference_loop(config, data, expected_model)
@@ -112,7 +115,7 @@ def test_train_follows_config_and_returns_the_history_of_the_loop_it_documents(d
     for ours, theirs in zip(history, expected, strict=True):
         assert set(ours) == {*theirs, "seconds"}
         assert {k: ours[k] for k in theirs} == theirs
-        assert isinstance(ours["seconds"], float) and 0 < ours["seconds"] < 600
+        assert isinstance(ours["seconds"], float) and 0 < ours["seconds"] <= elapsed
 
     model = SeedCNN(3, dtype=np.dtype(dtype))
     train(config, data, model)
