@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from mutants.catalogue import CATALOGUE
+from mutants.core import Mutant, MutantApplyError, apply
+from mutants.plugin import CRASH, ERROR, KILL, MUTANTS_DIR, classify
 from mutants.runner import BASELINE
 
 pytestmark = pytest.mark.mutants
@@ -93,6 +95,49 @@ def test_catalogue_reaches_every_component_with_thirty_documented_bugs():
     assert set(COMPONENTS) <= reached, f"no mutant patches {set(COMPONENTS) - reached}"
     for m in CATALOGUE.values():
         assert m.kill and len(m.bug) > 40, f"{m.name} lacks a kill selection or a description"
+
+
+def _raised(code: str, filename: str) -> BaseException:
+    try:
+        exec(compile(code, filename, "exec"), {})
+    except BaseException as err:  # the point is to capture anything
+        return err
+    raise AssertionError("the code did not raise")
+
+
+def test_plugin_counts_assertions_as_kills_and_blames_crashes_inside_a_mutant():
+    in_mutant = str(MUTANTS_DIR / "bugs_conv.py")
+    assert classify(_raised("assert 1 == 2", "test_x.py"))[0] == KILL
+    assert classify(_raised("import pytest; pytest.fail('no')", "test_x.py"))[0] == KILL
+    assert classify(_raised("raise AttributeError('_gone')", in_mutant))[0] == CRASH
+    assert classify(_raised("raise ValueError('bad shape')", "/x/reference/y.py"))[0] == ERROR
+    group = Exception("hypothesis: 2 distinct failures")  # an ExceptionGroup on py >= 3.11
+    group.exceptions = (ValueError("e"), AssertionError("a"))
+    assert classify(group)[0] == KILL
+
+
+def test_a_stale_mutant_is_a_harness_error_not_a_kill():
+    def vanished(p):
+        p.patch("layers.conv", "conv2d_forward_renamed", lambda x: x)
+
+    def changed_signature(p):
+        p.patch("layers.conv", "conv2d_forward", lambda x, w, b, s=1: x)
+
+    for make in (vanished, changed_signature):
+        with pytest.raises(MutantApplyError):
+            apply(Mutant(make.__name__, "stale", ("x",), make))
+
+
+def test_applying_a_mutant_then_undoing_it_restores_every_alias():
+    import reference
+    from reference.layers import conv
+
+    before = (conv.conv2d_forward, conv.Conv2d.backward, reference.load_mnist)
+    for name in ("conv_flipped_kernel", "conv_layer_accumulates_grads", "data_pixels_float64"):
+        applied = apply(CATALOGUE[name])
+        assert (conv.conv2d_forward, conv.Conv2d.backward, reference.load_mnist) != before
+        applied.undo()
+    assert (conv.conv2d_forward, conv.Conv2d.backward, reference.load_mnist) == before
 
 
 def test_unmutated_reference_passes_every_selection(catalogue_run):
