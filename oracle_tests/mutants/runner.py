@@ -202,6 +202,13 @@ def run_catalogue(names: list[str], out: Path, workers: int, spawn: bool = False
     return summary
 
 
+def _commit() -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or "an unknown commit"
+
+
 def markdown(names: list[str], summary: dict, totals: str) -> str:
     """The verdicts as a Markdown table: mutant, bug, verdict (the killing test)."""
     from .catalogue import CATALOGUE
@@ -209,7 +216,8 @@ def markdown(names: list[str], summary: dict, totals: str) -> str:
     lines = [
         "# The mutant catalogue, last run",
         "",
-        f"Written by `python -m oracle_tests.mutants.runner --markdown ...`: {totals}.",
+        f"Written by `python -m oracle_tests.mutants.runner --markdown ...` at {_commit()}: "
+        f"{totals}.",
         "",
         "| mutant | bug | verdict |",
         "| --- | --- | --- |",
