@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     cpu = sum(s["cpu_seconds"] or 0.0 for s in summary.values())
     wall = time.monotonic() - start
     totals = (
-        f"{len(names)} mutants, {bad} not as expected, {wall:.0f}s wall, {cpu:.0f}s cpu in jobs"
+        f"{len(names)} mutants, {bad} not as expected, {wall:.0f}s wall with --jobs "
+        f"{opts.jobs}, {cpu:.0f}s cpu in jobs"
     )
     print(totals)
     if opts.markdown:
