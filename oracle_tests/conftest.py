@@ -169,7 +169,29 @@ def _markdown(report: dict) -> str:
         "",
     ]
     lines += [f"- {k}: {v}" for k, v in report["tolerances"].items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _mutation_lines()) + "\n"
+
+
+def _mutation_lines() -> list[str]:
+    """The mutation score from plots/mutation_score.json (written by the mutmut run)."""
+    path = Path(__file__).parent.parent / "plots" / "mutation_score.json"
+    if not path.is_file():
+        return []
+    m = json.loads(path.read_text())
+    low, high = m["score_95ci"]
+    return [
+        "",
+        "## Mutation score",
+        "",
+        f"mutmut: {m['detected']} of {m['scored']} non-equivalent mutants detected "
+        f"({m['score']:.1%}, 95% interval {low:.1%} to {high:.1%}); "
+        f"{m['equivalent']} equivalent mutants excluded, each with its reason in "
+        "`oracle_tests/mutants/SURVIVORS.md`.",
+        f"Run: {m['note']}.",
+        "",
+        "The curated catalogue of realistic bugs (`tox -e mutants`) is listed, with the",
+        "test that kills each, in `oracle_tests/mutants/CATALOGUE.md`.",
+    ]
 
 
 def _atomic_write(path: Path, text: str) -> None:
