@@ -57,10 +57,16 @@ def test_bench_reports_time_accuracy_and_memory_of_each_library(summary, impl):
     assert s["peak_rss_mb"] >= s["baseline_rss_mb"] > 0
 
 
-def test_bench_ratio_is_torch_time_over_reference_time(summary):
+def test_bench_ratios_are_torch_time_over_reference_time(summary):
     ref, tor = summary["reference"], summary["torch"]
     expected = tor["train_seconds_per_epoch"] / ref["train_seconds_per_epoch"]
     assert summary["ratio_torch_over_reference"] == pytest.approx(expected, rel=1e-12)
+    for s in (ref, tor):  # a step is the sum of its per-layer medians
+        rows = s["layers"]
+        total = sum(r["forward_us"] + r["backward_us"] for r in rows)
+        assert s["step_us"] == pytest.approx(total, rel=1e-12)
+    expected = tor["step_us"] / ref["step_us"]
+    assert summary["ratio_of_step_medians"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_bench_times_the_same_layers_for_both_libraries(summary):

@@ -15,8 +15,9 @@ Two paths compute the same winners:
   and for HWNC memory (what Conv2d and ReLU hand over, see conv.py) each view is
   runs of N*C contiguous values. Backward is one masked copy: dy broadcast over each
   window, bitwise AND-ed with the mask (exact for any dy, inf and NaN included).
-- Windows (overlapping windows, or NaN): `np.argmax` over each window's k*k values,
-  which returns the first maximum, and a scatter of dy to the winners' flat indices.
+- Windows (every other stride, or a NaN anywhere in the windows): `np.argmax` over
+  each window's k*k values, which returns the first maximum (then the last-NaN rule),
+  and a scatter of dy to the winners' flat indices.
 """
 
 import numpy as np
