@@ -5,8 +5,8 @@ batch and channel axes innermost. The patch matrix (im2col) is then one contiguo
 (C*kH*kW + 1, Ho*Wo*N) array, the whole layer is ONE matrix product (not one per
 sample), and its output, an (Ho*Wo*N, O) matrix, already is HWNC memory. `y` is
 returned as an NCHW-shaped strided view of it (`y.transpose` of that buffer), which
-every NumPy operation reads correctly; ReLU and MaxPool2d keep the layout, and their
-2x2 windows then hold runs of N*C contiguous values instead of 13-element rows.
+every NumPy operation reads correctly. ReLU keeps the layout, and MaxPool2d's 2x2
+windows then hold runs of N*C contiguous values instead of 13-element rows.
 
 The im2col matrix carries an extra row of ones, so that the bias rides in the same
 product (y = [W | b] @ [cols; 1]) and its gradient comes out of the weight-gradient
