@@ -47,6 +47,10 @@ class SeedCNN:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, 1, 28, 28) -> logits (N, 10)."""
+        # Checked here, not left to the layers: a 32x32 image would otherwise fail deep
+        # inside as "Linear: expected 1352 input features, got 1800".
+        if np.ndim(x) != 4 or np.shape(x)[1:] != (1, 28, 28):
+            raise ValueError(f"SeedCNN: expected images of shape (N, 1, 28, 28), got {np.shape(x)}")
         for layer in self.layers:
             x = layer.forward(x)
         return x
