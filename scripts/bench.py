@@ -400,7 +400,7 @@ def plot(summary: dict, path: Path) -> None:
     left.legend()
     left.set_title(
         f"torch / reference = {summary['ratio_torch_over_reference']:.2f}x, "
-        f"{summary['threads']} thread(s) each"
+        f"{summary['threads']} thread(s) allowed each\n(the reference trains with 1 BLAS thread)"
     )
     plot_layers(right, summary)
     fig.suptitle(
@@ -473,7 +473,8 @@ def report(summary: dict) -> None:
     )
     print(
         f"torch / reference: {summary['ratio_torch_over_reference']:.2f}x with "
-        f"{summary['threads']} thread(s) each (torch's default here: "
+        f"{summary['threads']} thread(s) allowed each; the reference's train() uses one BLAS "
+        "thread of them (torch's default here: "
         f"{summary['torch_default_threads']})"
     )
 
