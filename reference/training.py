@@ -53,6 +53,10 @@ def shuffle_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 1])
 
 
+# One BLAS thread here as in train() (see there): OpenBLAS splits a product differently
+# for different thread counts, so the same weights would otherwise score a loss that
+# differs in its last bits between train()'s report and a later evaluate().
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def evaluate(
     model: SeedCNN, x: np.ndarray, y: np.ndarray, batch_size: int = 1000
 ) -> tuple[float, float]:
