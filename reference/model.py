@@ -52,24 +52,39 @@ class SeedCNN:
         ]
         he_init_(self.layers, rng)
         self._tile_parameters()
+        # Speed: the order the layers run in. Max pooling commutes with ReLU, so running
+        # MaxPool2d before ReLU gives the same output and the same gradients with ReLU
+        # on 4x fewer values (1352 instead of 5408 per image, ~6% of a training step):
+        # - forward: max(relu(a), relu(b)) = relu(max(a, b)) as ReLU is nondecreasing,
+        #   NaN included (both orders give NaN for a window holding one);
+        # - backward: a window whose maximum is > 0 has the same first winner either
+        #   way (ReLU leaves positives alone and turns the rest into 0 < max); a window
+        #   whose maximum is <= 0 passes no gradient either way, since ReLU'(x) = 0 for
+        #   x <= 0; a NaN window routes to its last NaN either way.
+        # `self.layers` keeps torch's nn.Sequential order, which the oracle tests check
+        # this network against.
+        conv, relu, pool, *rest = self.layers
+        self._run_order = [conv, pool, relu, *rest]
 
     def _tile_parameters(self) -> None:
-        """Move every parameter into one flat buffer, in `parameters()` order.
+        """Move every parameter, and every gradient, into one flat buffer of each kind,
+        in `parameters()` order.
 
         The layers keep their own arrays' values, shapes and dict entries; only the
-        memory moves, so that Adam (which recognises such a buffer) can update all
-        parameters with one operation per step instead of one per array.
+        memory moves, so that Adam (which recognises such buffers) can update all
+        parameters with one operation per step instead of one per array, reading the
+        gradients where backward wrote them (the layers write their grads in place).
         """
-        params = self.parameters()
-        flat = np.empty(sum(p.size for p in params), dtype=params[0].dtype)
-        offset = 0
-        for layer in self.layers:
-            for k in _PARAM_NAMES if layer.params else ():
-                p = layer.params[k]
-                view = flat[offset : offset + p.size].reshape(p.shape)  # a view of flat
-                view[...] = p
-                layer.params[k] = view
-                offset += p.size
+        slots = [(layer, k) for layer in self.layers if layer.params for k in _PARAM_NAMES]
+        for kind in ("params", "grads"):
+            arrays = [getattr(layer, kind)[k] for layer, k in slots]
+            flat = np.empty(sum(a.size for a in arrays), dtype=arrays[0].dtype)
+            offset = 0
+            for (layer, k), a in zip(slots, arrays, strict=True):
+                view = flat[offset : offset + a.size].reshape(a.shape)  # a view of flat
+                view[...] = a
+                getattr(layer, kind)[k] = view
+                offset += a.size
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, 1, 28, 28) -> logits (N, 10)."""
@@ -77,7 +92,7 @@ class SeedCNN:
         # inside as "Linear: expected 1352 input features, got 1800".
         if np.ndim(x) != 4 or np.shape(x)[1:] != (1, 28, 28):
             raise ValueError(f"SeedCNN: expected images of shape (N, 1, 28, 28), got {np.shape(x)}")
-        for layer in self.layers:
+        for layer in self._run_order:
             x = layer.forward(x)
         return x
 
@@ -88,7 +103,7 @@ class SeedCNN:
         so the first conv skips its most expensive product, as torch does.
         """
         dy = dlogits
-        first, *rest = self.layers
+        first, *rest = self._run_order
         for layer in reversed(rest):
             dy = layer.backward(dy)
         return first.backward(dy, input_grad=input_grad)

@@ -61,9 +61,13 @@ class Adam:
         for p, g in zip(self.params, grads, strict=True):
             if np.shape(g) != p.shape:
                 raise ValueError(f"Adam: gradient of shape {np.shape(g)} for a {p.shape} param")
-        np.concatenate(grads, axis=None, out=self._g)  # pack: one copy, then one pass per op
+        # Gradients that already tile one buffer (SeedCNN's do) are read where they lie;
+        # others are packed first: one copy, then one pass per operation either way.
+        g = _tiled_buffer(grads)
+        if g is None or g.size != self._flat.size:
+            g = np.concatenate(grads, axis=None, out=self._g)
         m, v, tmp, denom = self._m, self._v, self._tmp, self._denom
-        _update(self._flat, self._g, m, v, tmp, denom, step_size, bias2_sqrt, self.betas, self.eps)
+        _update(self._flat, g, m, v, tmp, denom, step_size, bias2_sqrt, self.betas, self.eps)
 
 
 def _update(p, g, m, v, tmp, denom, step_size, bias2_sqrt, betas, eps) -> None:

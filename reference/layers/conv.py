@@ -165,5 +165,6 @@ class Conv2d:
         check_called_forward("Conv2d", self._cache)
         dy = check_grad_shape("Conv2d", dy, self._y_shape)
         dx, dw, db = conv2d_backward(dy, self._cache, input_grad)
-        self.grads["weight"], self.grads["bias"] = dw, db
+        # In place, as Linear does (see there): the grads keep their memory.
+        self.grads["weight"][...], self.grads["bias"][...] = dw, db
         return dx
