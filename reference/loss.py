@@ -18,7 +18,7 @@ def softmax_cross_entropy_forward(
     # neither the loss nor the softmax.
     z = logits - logits.max(axis=1, keepdims=True)  # (N, K), every row's max is 0
     lse = np.log(np.exp(z).sum(axis=1))  # (N,)
-    loss = (lse - z[np.arange(N), labels]).mean()
+    loss = (lse - z[np.arange(N), labels]).sum() / N  # = .mean(), without its overhead
     probs = np.exp(z - lse[:, None])  # (N, K)
     return float(loss), probs
 
@@ -49,7 +49,7 @@ class SoftmaxCrossEntropy:
                 f"SoftmaxCrossEntropy: expected labels of shape ({N},) for logits {logits.shape}, "
                 f"got {labels.shape}"
             )
-        if not np.issubdtype(labels.dtype, np.integer):
+        if labels.dtype.kind not in "iu":  # = np.issubdtype(.., np.integer), cheaper per call
             raise ValueError(
                 f"SoftmaxCrossEntropy: expected integer class labels, got dtype {labels.dtype}"
             )

@@ -43,6 +43,7 @@ class Adam:
                 (5, self._flat.size), self._flat.dtype
             )
             self.m, self.v = _views(self._m, self.params), _views(self._v, self.params)
+        self._grads_seen, self._grads_flat = None, None
         self.t = 0
 
     def step(self, grads: list[np.ndarray]) -> None:
@@ -63,11 +64,25 @@ class Adam:
                 raise ValueError(f"Adam: gradient of shape {np.shape(g)} for a {p.shape} param")
         # Gradients that already tile one buffer (SeedCNN's do) are read where they lie;
         # others are packed first: one copy, then one pass per operation either way.
-        g = _tiled_buffer(grads)
-        if g is None or g.size != self._flat.size:
+        g = self._grad_buffer(grads)
+        if g is None:
             g = np.concatenate(grads, axis=None, out=self._g)
         m, v, tmp, denom = self._m, self._v, self._tmp, self._denom
         _update(self._flat, g, m, v, tmp, denom, step_size, bias2_sqrt, self.betas, self.eps)
+
+    def _grad_buffer(self, grads: list[np.ndarray]) -> np.ndarray | None:
+        """The buffer that `grads` tile (as the parameters tile theirs), else None.
+
+        Checking the layout costs ~70 us (array addresses are slow to read), so the
+        answer is kept for as long as the same array objects come back each step.
+        """
+        if self._grads_seen is None or any(
+            a is not b for a, b in zip(grads, self._grads_seen, strict=True)
+        ):
+            g = _tiled_buffer(grads)
+            self._grads_seen = list(grads)
+            self._grads_flat = g if g is not None and g.size == self._flat.size else None
+        return self._grads_flat
 
 
 def _update(p, g, m, v, tmp, denom, step_size, bias2_sqrt, betas, eps) -> None:

@@ -1,5 +1,7 @@
 """Flatten: (N, C, H, W) -> (N, C*H*W) in C order, which is torch's nn.Flatten order."""
 
+import math
+
 import numpy as np
 
 from ._checks import check_called_forward, check_grad_shape
@@ -23,6 +25,6 @@ class Flatten:
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """(N, prod(rest)) -> (N, *rest)."""
         check_called_forward("Flatten", self._cache)
-        N, rest = self._cache[0], int(np.prod(self._cache[1:]))
+        N, rest = self._cache[0], math.prod(self._cache[1:])
         dy = check_grad_shape("Flatten", dy, (N, rest))
         return dy.reshape(self._cache)  # (N, C, H, W)
