@@ -70,7 +70,8 @@ def _tiled_forward(x: np.ndarray, k: int) -> tuple[np.ndarray, tuple] | None:
         if n < len(offsets):  # the last offset's winners are never looked at again
             np.logical_or(seen, e, out=seen)
     # 0 / -1 (all bits set) per input position: backward ANDs dy's bits with it.
-    bits = np.negative(won.view(np.int8))  # (H, W, N, C)
+    bits = won.view(np.int8)  # (H, W, N, C)
+    np.negative(bits, out=bits)  # in place: no second (H, W, N, C) array to allocate
     return _to_nchw(yt), ("tiled", bits, x.shape, k)
 
 
