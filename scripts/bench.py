@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 # `python scripts/bench.py` puts scripts/ on sys.path, not the repository root.
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,25 +107,35 @@ def run_reference(config: TrainConfig, data: tuple, reps: int) -> dict:
     return {"history": history, "eval_seconds": eval_s, "layers": reference_layers(data, reps)}
 
 
+# One BLAS thread, as train() uses (see reference/training.py).
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def reference_layers(data: tuple, reps: int) -> list[dict]:
-    """Forward and backward of each layer on one batch, with the real upstream gradients."""
+    """Forward and backward of each layer on one batch, with the real upstream gradients.
+
+    Each layer gets the input and gradient it gets in training, where SeedCNN runs
+    MaxPool2d before ReLU (model.run_order), so the first ReLU row is ReLU on the pooled
+    values. Rows come in nn.Sequential order, to pair with torch's.
+    """
     model, loss_fn = SeedCNN(0), SoftmaxCrossEntropy()
+    order = model.run_order
     x, y = data[0][:32], data[1][:32]
-    acts = [x]
-    for layer in model.layers:
-        acts.append(layer.forward(acts[-1]))
-    loss_fn.forward(acts[-1], y)
-    dys, dy = [None] * len(model.layers), loss_fn.backward()
-    for i in reversed(range(len(model.layers))):
-        dys[i], dy = dy, model.layers[i].backward(dy, **({"input_grad": False} if i == 0 else {}))
+    inputs, upstream, h = {}, {}, x
+    for layer in order:
+        inputs[id(layer)], h = h, layer.forward(h)
+    loss_fn.forward(h, y)
+    dy = loss_fn.backward()
+    for layer in reversed(order):
+        kwargs = {"input_grad": False} if layer is order[0] else {}
+        upstream[id(layer)], dy = dy, layer.backward(dy, **kwargs)
     rows = []
-    for i, (name, layer) in enumerate(zip(LAYER_NAMES, model.layers, strict=True)):
-        kwargs = {"input_grad": False} if i == 0 else {}  # as in training: no image gradient
-        fwd = median_us(lambda layer=layer, i=i: layer.forward(acts[i]), reps)
-        layer.forward(acts[i])  # the cache that backward reads
-        bwd = median_us(lambda layer=layer, i=i, kw=kwargs: layer.backward(dys[i], **kw), reps)
+    for name, layer in zip(LAYER_NAMES, model.layers, strict=True):
+        kwargs = {"input_grad": False} if layer is order[0] else {}  # no image gradient
+        inp, dy = inputs[id(layer)], upstream[id(layer)]
+        fwd = median_us(lambda layer=layer, inp=inp: layer.forward(inp), reps)
+        layer.forward(inp)  # the cache that backward reads
+        bwd = median_us(lambda layer=layer, dy=dy, kw=kwargs: layer.backward(dy, **kw), reps)
         rows.append({"layer": name, "forward_us": fwd, "backward_us": bwd})
-    loss = median_us(lambda: loss_fn.forward(acts[-1], y), reps)
+    loss = median_us(lambda: loss_fn.forward(h, y), reps)
     rows.append(
         {
             "layer": "CrossEntropy",
@@ -435,7 +446,10 @@ def plot_layers(ax, summary: dict) -> None:
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlim(left=0)
-    ax.set_xlabel("microseconds for one batch of 32 (median)")
+    ax.set_xlabel(
+        "microseconds for one batch of 32 (median); the reference runs MaxPool2d before "
+        "ReLU,\nso its first ReLU row is ReLU on the pooled values (4x fewer)"
+    )
     ref, tor = summary["reference"]["step_us"], summary["torch"]["step_us"]
     ax.set_title(
         f"One batch, layer by layer: step {ref:.0f} us (reference) vs {tor:.0f} us "
