@@ -13,8 +13,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from conftest import KINK_MARGIN, compare, to_torch
 from finite_diff import FD_TOL, ORACLE, check_vjp, fd_jacobian
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import FILLS, dtypes, filled, seeds
 
-from reference import Adam, SeedCNN, SoftmaxCrossEntropy, TrainConfig, train
+from reference import Adam, MaxPool2d, ReLU, SeedCNN, SoftmaxCrossEntropy, TrainConfig, train
 from reference.training import epoch_batches, shuffle_rng
 
 LAYER = "SeedCNN"
@@ -114,6 +117,28 @@ def test_seedcnn_matches_torch_where_pooling_windows_tie(mnist, dtype):
     x, y = x_train[:32].astype(dtype), y_train[:32]
     assert tied_window_fraction(model, x) > 0.5
     compare_with_torch(model, x, y)
+
+
+@given(fill=st.sampled_from((*FILLS, "zeros_and_nan")), dtype=dtypes, seed=seeds)
+def test_pool_then_relu_is_torch_relu_then_pool_exactly(fill, dtype, seed):
+    # SeedCNN runs MaxPool2d before ReLU for speed (model.run_order), on the claim that
+    # the two commute exactly. Checked here against torch's own order, bit for bit:
+    # tied windows, windows of negatives, exact zeros of both signs, and NaN.
+    rng = np.random.default_rng(seed)
+    shape = (3, 4, 6, 6)  # (N, C, H, W)
+    if fill == "zeros_and_nan":
+        x = rng.choice(np.array([0.0, -0.0, 1.0, -1.0, np.nan], dtype=dtype), size=shape)
+    else:
+        x = filled(fill, rng, shape, dtype)
+    pool, relu = MaxPool2d(2), ReLU()
+    y = relu.forward(pool.forward(x))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = pool.backward(relu.backward(dy))
+    xt = to_torch(x, requires_grad=True)
+    yt = F.max_pool2d(F.relu(xt), 2)
+    (yt * to_torch(dy)).sum().backward()
+    np.testing.assert_array_equal(y, yt.detach().numpy())  # NaN where torch has NaN
+    np.testing.assert_array_equal(dx, xt.grad.numpy())
 
 
 def test_seedcnn_parameters_are_the_layers_live_arrays_in_torch_order():

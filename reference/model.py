@@ -113,7 +113,11 @@ class SeedCNN:
         return [layer.params[k] for layer in self.layers if layer.params for k in _PARAM_NAMES]
 
     def gradients(self) -> list[np.ndarray]:
-        """The gradients from the last backward, in the order of `parameters()`."""
+        """The gradients from the last backward, in the order of `parameters()`.
+
+        Live arrays, like torch's .grad: the next backward overwrites them in place, so
+        copy them to keep them.
+        """
         return [layer.grads[k] for layer in self.layers if layer.grads for k in _PARAM_NAMES]
 
     def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
