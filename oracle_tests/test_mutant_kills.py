@@ -171,23 +171,31 @@ def test_checkpoint_temp_file_is_written_in_the_target_folder(tmp_path, monkeypa
 def test_adam_over_one_tiled_buffer_matches_adam_over_separate_arrays(dtype):
     # SeedCNN's parameters tile one buffer, so Adam takes its flat path there; separate
     # copies take the per-array path that test_adam checks against torch. Parameters
-    # and the moments m, v that the optimizer exposes must agree at every step.
+    # and the moments m, v that the optimizer exposes must agree at every step. A third
+    # model gets its gradients the way SeedCNN.backward leaves them, written into the
+    # model's own gradient arrays (one buffer too, which Adam then reads in place).
     model = SeedCNN(seed=0, dtype=dtype)
     tiled = Adam(model.parameters(), lr=1e-2)
     copies = [p.copy() for p in model.parameters()]
     separate = Adam(copies, lr=1e-2)
+    live = SeedCNN(seed=0, dtype=dtype)
+    in_place = Adam(live.parameters(), lr=1e-2)
     rng = np.random.default_rng(12)
     for _ in range(3):
         grads = [rng.standard_normal(p.shape).astype(dtype) for p in copies]
         tiled.step(grads)
         separate.step(grads)
-        for name, ours, theirs in (
-            ("param", model.parameters(), copies),
-            ("m", tiled.m, separate.m),
-            ("v", tiled.v, separate.v),
+        for g_live, g in zip(live.gradients(), grads, strict=True):
+            g_live[...] = g
+        in_place.step(live.gradients())
+        for name, ours, theirs, also in (
+            ("param", model.parameters(), copies, live.parameters()),
+            ("m", tiled.m, separate.m, in_place.m),
+            ("v", tiled.v, separate.v, in_place.v),
         ):
-            for a, b in zip(ours, theirs, strict=True):
+            for a, b, c in zip(ours, theirs, also, strict=True):
                 np.testing.assert_array_equal(a, b, err_msg=f"Adam {name}, tiled vs separate")
+                np.testing.assert_array_equal(c, b, err_msg=f"Adam {name}, in-place grads")
 
 
 @pytest.mark.parametrize("dropped", ["__architecture__", "__format_version__"])

@@ -81,7 +81,8 @@ class Adam:
         ):
             g = _tiled_buffer(grads)
             self._grads_seen = list(grads)
-            self._grads_flat = g if g is not None and g.size == self._flat.size else None
+            fits = g is not None and g.size == self._flat.size and g.dtype == self._flat.dtype
+            self._grads_flat = g if fits else None
         return self._grads_flat
 
 
