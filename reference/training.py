@@ -53,6 +53,19 @@ def shuffle_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 1])
 
 
+def epoch_record(
+    epoch: int, losses: list[float], test_loss: float, test_accuracy: float, seconds: float
+) -> dict:
+    """One entry of train()'s history; scripts/bench_runs.py builds torch's the same way."""
+    return {
+        "epoch": epoch,
+        "train_loss": float(np.mean(losses)),  # the mean over the epoch's batches
+        "test_loss": test_loss,
+        "test_accuracy": test_accuracy,
+        "seconds": seconds,
+    }
+
+
 # One BLAS thread here as in train() (see there): OpenBLAS splits a product differently
 # for different thread counts, so the same weights would otherwise score a loss that
 # differs in its last bits between train()'s report and a later evaluate().
@@ -125,15 +138,7 @@ def train(
                 bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         seconds = time.perf_counter() - start
         test_loss, test_accuracy = evaluate(model, x_test, y_test)
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": float(np.mean(losses)),
-                "test_loss": test_loss,
-                "test_accuracy": test_accuracy,
-                "seconds": seconds,
-            }
-        )
+        history.append(epoch_record(epoch, losses, test_loss, test_accuracy, seconds))
         if on_epoch is not None:
             on_epoch(history[-1])
     return history

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from reference import SeedCNN, TrainConfig, evaluate, train
 from reference.loss import SoftmaxCrossEntropy
 from reference.optim import Adam
-from reference.training import epoch_batches, shuffle_rng
+from reference.training import epoch_batches, epoch_record, shuffle_rng
 
 IMPLEMENTATIONS = ("reference", "torch")
 LAYER_NAMES = (
@@ -171,15 +171,7 @@ def run_torch(config: TrainConfig, data: tuple, reps: int) -> dict:
             losses.append(loss.item())
         seconds = time.perf_counter() - start
         test_loss, test_accuracy = torch_evaluate(net, x_test, y_test)
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": float(np.mean(losses)),
-                "test_loss": test_loss,
-                "test_accuracy": test_accuracy,
-                "seconds": seconds,
-            }
-        )
+        history.append(epoch_record(epoch, losses, test_loss, test_accuracy, seconds))
     eval_s = median_us(lambda: torch_evaluate(net, x_test, y_test), 3) / 1e6
     return {"history": history, "eval_seconds": eval_s, "layers": torch_layers(data, reps)}
 
