@@ -13,10 +13,16 @@ class Adam:
     The look-alikes (eps inside the sqrt, TensorFlow's eps*sqrt(1-b2**t), no bias
     correction) are different algorithms that part ways once gradients near eps.
 
-    Speed: when the parameters are consecutive views that tile one 1-D buffer (as
-    SeedCNN's are), every step runs its dozen array operations once over that whole
-    buffer instead of once per parameter, with preallocated scratch space. `m` and
-    `v` stay per-parameter lists (views into flat moment buffers) either way.
+    Speed, with the same algorithm:
+    - The moments are stored scaled, M = m / (1-b1) and V = v / (1-b2), so that their
+      updates, M = b1*M + g and V = b2*V + g*g, take no multiply by (1-b1) or (1-b2);
+      those constants and both bias corrections fold into two scalars of the update,
+      p -= c * M / (sqrt(V) + e) (see `_update`). A step is 10 passes over the
+      parameters instead of the 13 of torch's own order (~4% of a training step).
+      `m` and `v` give the unscaled moments, torch's exp_avg and exp_avg_sq.
+    - When the parameters are consecutive views that tile one 1-D buffer (as
+      SeedCNN's are), every step runs its operations once over that whole buffer
+      instead of once per parameter, with preallocated scratch space.
     """
 
     def __init__(
@@ -35,29 +41,36 @@ class Adam:
         self.lr, self.betas, self.eps = lr, betas, eps
         self._flat = _tiled_buffer(self.params)
         if self._flat is None:
-            self.m = [np.zeros_like(p) for p in self.params]
-            self.v = [np.zeros_like(p) for p in self.params]
+            self._M = [np.zeros_like(p) for p in self.params]
+            self._V = [np.zeros_like(p) for p in self.params]
         else:
-            # m, v, the packed gradient and two scratch arrays, each one flat buffer.
-            self._m, self._v, self._g, self._tmp, self._denom = np.zeros(
+            # M, V, the packed gradient and two scratch arrays, each one flat buffer.
+            self._Mflat, self._Vflat, self._g, self._tmp, self._denom = np.zeros(
                 (5, self._flat.size), self._flat.dtype
             )
-            self.m, self.v = _views(self._m, self.params), _views(self._v, self.params)
+            self._M, self._V = _views(self._Mflat, self.params), _views(self._Vflat, self.params)
         self._grads_seen, self._grads_flat = None, None
         self.t = 0
+
+    @property
+    def m(self) -> list[np.ndarray]:
+        """The first moments in torch's convention (exp_avg): new arrays, (1-b1) * M."""
+        return [(1 - self.betas[0]) * M for M in self._M]
+
+    @property
+    def v(self) -> list[np.ndarray]:
+        """The second moments in torch's convention (exp_avg_sq): new arrays, (1-b2) * V."""
+        return [(1 - self.betas[1]) * V for V in self._V]
 
     def step(self, grads: list[np.ndarray]) -> None:
         """Update every parameter in place from `grads`, given in the same order."""
         if len(grads) != len(self.params):
             raise ValueError(f"Adam: got {len(grads)} gradients for {len(self.params)} params")
         self.t += 1
-        b1, b2 = self.betas
-        step_size = self.lr / (1 - b1**self.t)
-        bias2_sqrt = (1 - b2**self.t) ** 0.5
         if self._flat is None:
-            for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            for p, g, M, V in zip(self.params, grads, self._M, self._V, strict=True):
                 tmp, denom = np.empty_like(p), np.empty_like(p)
-                _update(p, g, m, v, tmp, denom, step_size, bias2_sqrt, self.betas, self.eps)
+                _update(p, g, M, V, tmp, denom, self.t, self.lr, self.betas, self.eps)
             return
         for p, g in zip(self.params, grads, strict=True):
             if np.shape(g) != p.shape:
@@ -67,8 +80,8 @@ class Adam:
         g = self._grad_buffer(grads)
         if g is None:
             g = np.concatenate(grads, axis=None, out=self._g)
-        m, v, tmp, denom = self._m, self._v, self._tmp, self._denom
-        _update(self._flat, g, m, v, tmp, denom, step_size, bias2_sqrt, self.betas, self.eps)
+        M, V, tmp, denom = self._Mflat, self._Vflat, self._tmp, self._denom
+        _update(self._flat, g, M, V, tmp, denom, self.t, self.lr, self.betas, self.eps)
 
     def _grad_buffer(self, grads: list[np.ndarray]) -> np.ndarray | None:
         """The buffer that `grads` tile (as the parameters tile theirs), else None.
@@ -86,27 +99,29 @@ class Adam:
         return self._grads_flat
 
 
-def _update(p, g, m, v, tmp, denom, step_size, bias2_sqrt, betas, eps) -> None:
-    """One Adam step on arrays of one shape, in place; tmp and denom are scratch.
+def _update(p, g, M, V, tmp, denom, t, lr, betas, eps) -> None:
+    """Adam step t on arrays of one shape, in place, with the scaled moments M and V;
+    tmp and denom are scratch.
 
-    The operations follow torch's _single_tensor_adam one for one, in its kernels'
-    evaluation order: m.lerp_(g, 1-b1) = m + (1-b1)*(g - m); v.mul_(b2).addcmul_(g, g,
-    1-b2) = v*b2 + ((1-b2)*g)*g; denom = sqrt(v)/sqrt(bias2) + eps; p.addcdiv_(m,
-    denom, -step_size) = p + ((-step_size)*m)/denom. torch's vectorised kernels may
-    fuse a multiply-add, which NumPy cannot, so float64 agrees to a few ulps.
+    With m = (1-b1)*M and v = (1-b2)*V, torch's update
+        p -= lr/(1-b1**t) * m / (sqrt(v)/sqrt(1-b2**t) + eps)
+    is, dividing numerator and denominator by s = sqrt((1-b2) / (1-b2**t)),
+        p -= c * M / (sqrt(V) + eps/s),   c = lr * (1-b1) / (1-b1**t) / s,
+    the same move as Kingma & Ba's (2015, Sec. 2) cheaper order, which folds the bias
+    corrections into the step size and eps. In floating point it rounds differently
+    from torch by a few ulps a step, which the oracle tests bound.
     """
     b1, b2 = betas
-    np.subtract(g, m, out=tmp)
-    tmp *= 1 - b1
-    m += tmp
-    v *= b2
-    np.multiply(g, 1 - b2, out=tmp)
-    tmp *= g
-    v += tmp
-    np.sqrt(v, out=denom)
-    denom /= bias2_sqrt
-    denom += eps
-    np.multiply(m, -step_size, out=tmp)
+    s = ((1 - b2) / (1 - b2**t)) ** 0.5
+    c = lr * (1 - b1) / (1 - b1**t) / s
+    M *= b1
+    M += g
+    V *= b2
+    np.multiply(g, g, out=tmp)
+    V += tmp
+    np.sqrt(V, out=denom)
+    denom += eps / s
+    np.multiply(M, -c, out=tmp)
     tmp /= denom
     p += tmp
 

@@ -91,7 +91,7 @@ def adam_step(self, grads, variant: str) -> None:
         raise ValueError(f"Adam: got {len(grads)} gradients for {len(st['params'])} params")
     lr, (b1, b2), eps = st["lr"], st["betas"], st["eps"]
     st["t"] += 1
-    for i, (param, g, m, v) in enumerate(zip(st["params"], grads, self.m, self.v, strict=True)):
+    for i, (param, g, m, v) in enumerate(zip(st["params"], grads, st["m"], st["v"], strict=True)):
         t = (st["t"] - 1) * len(grads) + i + 1 if variant == "t_per_param" else st["t"]
         m += (1 - b1) * (g - m)
         v *= b1 if variant == "v_uses_beta1" else b2
@@ -109,14 +109,19 @@ def adam_step(self, grads, variant: str) -> None:
             param = param - step_size * (m / denom)  # the bug: rebinds a local name
         else:
             param -= step_size * (m / denom)
+        # What Adam.m and Adam.v report: the optimizer stores the moments scaled.
+        self._M[i][...], self._V[i][...] = m / (1 - b1), v / (1 - b2)
 
 
 def _adam(p, variant: str, default_eps: float = 1e-8) -> None:
     init = p.original(OPTIM, "Adam.__init__")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=default_eps):
+        params = list(params)
         init(self, params, lr, betas, eps)
-        self._mutant = {"params": list(params), "lr": lr, "betas": betas, "eps": eps, "t": 0}
+        self._mutant = {"params": params, "lr": lr, "betas": betas, "eps": eps, "t": 0}
+        for k in ("m", "v"):  # torch's exp_avg and exp_avg_sq, unscaled
+            self._mutant[k] = [np.zeros_like(a) for a in params]
 
     def step(self, grads):
         adam_step(self, grads, variant)
