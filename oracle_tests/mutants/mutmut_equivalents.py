@@ -3,9 +3,10 @@
 Keyed by mutmut's mutant name. mutmut numbers the mutations of each function, so a
 key holds for one version of that function: the core-module keys for commit 4d4919f,
 the training/checkpoint keys for commit 4007d9d. Functions changed since keep their
-keys only where every change comes after the keyed mutant (Adam.step, train,
-_tiled_forward); SeedCNN._tile_parameters was rewritten, so its key was dropped and
-a new run lists that mutant again.
+keys only where every change comes after the keyed mutant (train). Rewritten
+functions lose their keys, and a new run lists those mutants again:
+SeedCNN._tile_parameters, pool._tiled_forward (offset-major slabs) and Adam.step
+(scaled moments).
 mutmut_score.py lists keys absent from a run as `equivalents_not_in_this_run`.
 SURVIVORS.md explains the groups.
 """
@@ -24,10 +25,6 @@ _CHUNK = "default chunk size of a chunked loop; chunking does not change the res
 
 EQUIVALENT: dict[str, str] = {
     # --- core modules (layers, loss, optim, model), the 200-mutant sample at 4d4919f ---
-    "reference.layers.pool.x__tiled_forward__mutmut_47": (
-        "`full` then picks np.zeros over np.empty for a buffer the tiled path fills "
-        "completely; zero-filling is always correct, only slower"
-    ),
     "reference.layers.pool.x__windows_forward__mutmut_16": (
         "writeable=None on an internal read-only window view that nothing writes through"
     ),
@@ -50,12 +47,6 @@ EQUIVALENT: dict[str, str] = {
     "reference.optim.x__tiled_buffer__mutmut_4": (
         "params[1].base is params[0].base whenever the parameters tile one buffer, and "
         "the per-parameter check rejects every other case either way"
-    ),
-    "reference.optim.xǁAdamǁstep__mutmut_29": (
-        "zip(strict=False): step() has already refused a gradient list of another length"
-    ),
-    "reference.optim.xǁAdamǁstep__mutmut_59": (
-        "zip(strict=False): step() has already refused a gradient list of another length"
     ),
     # --- training.py and checkpoint.py, complete run at 4007d9d ---
     "reference.training.x_shuffle_rng__mutmut_2": (

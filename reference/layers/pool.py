@@ -9,12 +9,13 @@ torch's kernel does.
 
 Two paths compute the same winners:
 - Tiled (stride == kernel_size, no NaN in any window; the network's 2x2 pooling):
-  the k*k positions of every window are k*k strided views of x, one per offset.
-  y is their running np.maximum; the winner mask is `x == y`, thinned to the first
-  True per window by one pass per offset. All work is whole-array NumPy operations,
-  and for HWNC memory (what Conv2d and ReLU hand over, see conv.py) each view is
-  runs of N*C contiguous values. Backward is one masked copy: dy broadcast over each
-  window, bitwise AND-ed with the mask (exact for any dy, inf and NaN included).
+  one copy regroups x by window offset into k*k contiguous slabs (slab q holds
+  every window's value at offset q). y is the slabs' elementwise maximum; the
+  winner mask is `slab == y`, thinned to the first True per window by one pass per
+  offset. All work is whole-array NumPy operations, and the copy reads HWNC memory
+  (what Conv2d hands over, see conv.py) in runs of N*C contiguous values. Backward
+  is one masked copy: dy broadcast over each window, bitwise AND-ed with the mask
+  (exact for any dy, inf and NaN included).
 - Windows (every other stride, or a NaN anywhere in the windows): `np.argmax` over
   each window's k*k values, which returns the first maximum (then the last-NaN rule),
   and a scatter of dy to the winners' flat indices.
@@ -40,38 +41,38 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: int, stride: int) -> tuple[np.
     return _windows_forward(x, kernel_size, stride)
 
 
-def _tile_view(a: np.ndarray, k: int, Ho: int, Wo: int) -> np.ndarray:
-    """(H, W, N, C) -> (Ho, k, Wo, k, N, C) view of the tiled part: window (ho, wo)
-    at offset (i, j) is [ho, i, wo, j]. Only splits axes, so it never copies."""
-    return a[: Ho * k, : Wo * k].reshape(Ho, k, Wo, k, *a.shape[2:])  # (Ho, k, Wo, k, N, C)
+def _offset_view(a: np.ndarray, k: int, Ho: int, Wo: int) -> np.ndarray:
+    """(H, W, N, C) -> (k, k, Ho, Wo, N, C) view of the tiled part: window (ho, wo)
+    at offset (i, j) is [i, j, ho, wo]. Only splits and reorders axes: never a copy."""
+    tiles = a[: Ho * k, : Wo * k].reshape(Ho, k, Wo, k, *a.shape[2:])  # (Ho, k, Wo, k, N, C)
+    return tiles.transpose(1, 3, 0, 2, 4, 5)  # (k, k, Ho, Wo, N, C)
 
 
 def _tiled_forward(x: np.ndarray, k: int) -> tuple[np.ndarray, tuple] | None:
     """Non-overlapping k x k windows; None if a window holds NaN (for the windows path)."""
     N, C, H, W = x.shape
     Ho, Wo = H // k, W // k
-    x6 = _tile_view(x.transpose(2, 3, 0, 1), k, Ho, Wo)  # (Ho, k, Wo, k, N, C) view of x
-    offsets = [(i, j) for i in range(k) for j in range(k)]  # row-major window order
-    yt = np.array(x6[:, 0, :, 0])  # (Ho, Wo, N, C), a C-contiguous copy
-    for i, j in offsets[1:]:
-        np.maximum(yt, x6[:, i, :, j], out=yt)  # propagates NaN, so one check below suffices
+    # Speed: one copy regroups x by window offset, so that every later pass runs over
+    # contiguous memory. Passes over strided views of x cost ~3x more (NumPy steps
+    # through Ho*Wo runs of N*C values instead of one run); this saves ~1.5-2% of a
+    # training step, measured alternating with the strided version in one process.
+    xq = np.empty((k, k, Ho, Wo, N, C), dtype=x.dtype)  # (k, k, Ho, Wo, N, C)
+    xq[...] = _offset_view(x.transpose(2, 3, 0, 1), k, Ho, Wo)
+    xq = xq.reshape(k * k, Ho, Wo, N, C)  # (k*k, Ho, Wo, N, C): slab q = offset q
+    yt = np.maximum.reduce(xq, axis=0)  # (Ho, Wo, N, C); propagates NaN, so:
     if np.isnan(yt.max(initial=0)):  # one reduction; max is NaN iff some window is NaN
         return None  # the last-NaN rule needs the windows path
     # Every position equal to its window's max, then only the first one per window:
-    # offset q keeps its True only where no earlier offset has one (e > seen).
-    full = Ho * k == H and Wo * k == W
-    won = (np.empty if full else np.zeros)((H, W, N, C), dtype=bool)  # (H, W, N, C)
-    won6 = _tile_view(won, k, Ho, Wo)
-    np.equal(x6, yt[:, None, :, None], out=won6)
-    seen = np.array(won6[:, 0, :, 0])
-    for n, (i, j) in enumerate(offsets[1:], start=2):
-        e = won6[:, i, :, j]
-        np.greater(e, seen, out=e)
-        if n < len(offsets):  # the last offset's winners are never looked at again
-            np.logical_or(seen, e, out=seen)
+    # offset q keeps its True only where no earlier offset has one (won > seen).
+    won = np.equal(xq, yt)  # (k*k, Ho, Wo, N, C)
+    seen = won[0].copy()  # (Ho, Wo, N, C): some offset so far has won
+    for q in range(1, k * k):
+        np.greater(won[q], seen, out=won[q])
+        if q < k * k - 1:  # the last offset's winners are never looked at again
+            np.logical_or(seen, won[q], out=seen)
     # 0 / -1 (all bits set) per input position: backward ANDs dy's bits with it.
-    bits = won.view(np.int8)  # (H, W, N, C)
-    np.negative(bits, out=bits)  # in place: no second (H, W, N, C) array to allocate
+    bits = won.view(np.int8)  # (k*k, Ho, Wo, N, C)
+    np.negative(bits, out=bits)  # in place: no second array to allocate
     return _to_nchw(yt), ("tiled", bits, x.shape, k)
 
 
@@ -146,16 +147,20 @@ def _tiled_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     # dy arrives NCHW from Flatten: one transposing copy to HWNC first, so that the
     # broadcast AND below runs over contiguous N*C runs in all three arrays.
     dyt = np.ascontiguousarray(dy.transpose(2, 3, 0, 1))  # (Ho, Wo, N, C)
-    dy6 = dyt[:, None, :, None]  # (Ho, 1, Wo, 1, N, C)
-    out = _tile_view(dxt, k, Ho, Wo).view(ints)
-    np.bitwise_and(dy6.view(ints), _tile_view(bits, k, Ho, Wo), out=out)
+    bits6 = bits.reshape(k, k, Ho, Wo, N, C)  # (k, k, Ho, Wo, N, C)
+    out = _offset_view(dxt, k, Ho, Wo).view(ints)  # (k, k, Ho, Wo, N, C) view of dxt
+    np.bitwise_and(dyt.view(ints), bits6, out=out)  # dyt broadcasts over the offsets
     return dxt.transpose(2, 3, 0, 1)  # (N, C, H, W) view of HWNC memory
 
 
 def maxpool2d_mask(cache: tuple) -> np.ndarray:
     """Boolean array of the input's shape, True at each window's winner."""
     if cache[0] == "tiled":
-        return (cache[1] != 0).transpose(2, 3, 0, 1)  # (N, C, H, W), a new array
+        _, bits, (N, C, H, W), k = cache
+        Ho, Wo = bits.shape[1:3]
+        mask = np.zeros((H, W, N, C), dtype=bool)  # (H, W, N, C); leftovers stay False
+        _offset_view(mask, k, Ho, Wo)[...] = bits.reshape(k, k, Ho, Wo, N, C) != 0
+        return mask.transpose(2, 3, 0, 1)  # (N, C, H, W) view of a new array
     _, flat, x_shape, _, _ = cache
     mask = np.zeros(x_shape, dtype=bool)
     mask.reshape(-1)[flat.reshape(-1)] = True
