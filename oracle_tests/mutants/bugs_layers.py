@@ -183,8 +183,8 @@ def relu_gradient_at_zero_is_one(p):
     fwd = p.original(RELU, "relu_forward")
 
     def relu_forward(x):
-        y, positive = fwd(x)
-        return y, positive | (x == 0)
+        y, passes = fwd(x)
+        return y, passes | -(x == 0).astype(passes.dtype)  # exact zeros pass too
 
     p.patch(RELU, "relu_forward", relu_forward)
 
@@ -198,8 +198,8 @@ def relu_nan_becomes_zero(p):
     fwd = p.original(RELU, "relu_forward")
 
     def relu_forward(x):
-        y, positive = fwd(x)
-        return np.where(x > 0, x, x.dtype.type(0)), positive
+        y, passes = fwd(x)
+        return np.where(x > 0, x, x.dtype.type(0)), passes
 
     p.patch(RELU, "relu_forward", relu_forward)
 
@@ -212,8 +212,8 @@ def relu_nan_becomes_zero(p):
 def relu_backward_masks_by_dy_sign(p):
     bwd = p.original(RELU, "relu_backward")
 
-    def relu_backward(dy, positive):
-        return np.where(dy > 0, bwd(dy, positive), dy.dtype.type(0))
+    def relu_backward(dy, passes):
+        return np.where(dy > 0, bwd(dy, passes), dy.dtype.type(0))
 
     p.patch(RELU, "relu_backward", relu_backward)
 

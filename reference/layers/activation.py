@@ -17,24 +17,26 @@ def _as_ints(a: np.ndarray) -> np.ndarray:
     return a.view(np.dtype(f"i{a.dtype.itemsize}"))
 
 
-def _all_bits(positive: np.ndarray) -> np.ndarray:
-    """bool mask -> int8 mask: True -> -1 (all bits set), False -> 0."""
-    return np.negative(np.asarray(positive, dtype=bool).view(np.int8))
-
-
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """max(x, 0) elementwise; the cache is the boolean mask of positions that pass gradient."""
+    """max(x, 0) elementwise; the cache is an integer mask of x's width, all bits set
+    (-1) where the gradient passes and 0 where it is blocked."""
     # torch's threshold_backward zeroes the gradient where x <= 0, so ReLU'(0) = 0,
     # and a NaN input (for which x <= 0 is False) passes its gradient on, as in torch.
-    positive = ~np.less_equal(x, 0)
+    blocked = np.less_equal(x, 0)
+    # Speed: the mask has the floats' width, so that both ANDs below pair integers
+    # of one width; an int8 mask made NumPy cast it on every use (backward ~2x slower).
+    passes = blocked.view(np.int8).astype(_as_ints(x).dtype)  # 1 where blocked, else 0
+    passes -= 1  # 0 where blocked, -1 (all bits set) where the gradient passes
     # x AND 0 is +0.0, x AND all-ones is x: relu(x), NaN kept as torch.relu keeps it.
-    y = np.bitwise_and(_as_ints(x), _all_bits(positive)).view(x.dtype)
-    return y, positive
+    y = np.bitwise_and(_as_ints(x), passes).view(x.dtype)
+    return y, passes
 
 
-def relu_backward(dy: np.ndarray, positive: np.ndarray) -> np.ndarray:
+def relu_backward(dy: np.ndarray, passes: np.ndarray) -> np.ndarray:
     """Pass dy through where the input was strictly positive (or NaN), 0 elsewhere."""
-    return np.bitwise_and(_as_ints(dy), _all_bits(positive)).view(dy.dtype)
+    ints = _as_ints(dy)
+    # A mask of another width (dy in another dtype than x) is converted; -1 stays -1.
+    return np.bitwise_and(ints, passes.astype(ints.dtype, copy=False)).view(dy.dtype)
 
 
 class ReLU:
