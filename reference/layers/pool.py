@@ -79,15 +79,17 @@ def _tiled_forward(x: np.ndarray, k: int) -> tuple[np.ndarray, tuple] | None:
 def _to_nchw(yt: np.ndarray) -> np.ndarray:
     """(Ho, Wo, N, C) -> a C-contiguous (N, C, Ho, Wo) copy, which Flatten views as is.
 
-    A plain transposing copy reads yt with a stride of N*C elements, here 1 KiB: a
-    power of two, so the rows it touches compete for the same few L1 cache sets.
-    Copying 32 source rows at a time keeps them in L1 and runs about twice as fast.
+    Speed: a transposing copy reads yt down its columns, whose elements lie N*C
+    values apart: 1 KiB for the network's 32 x 8 floats, a power of two, so the rows
+    it reads compete for the same few L1 cache sets and evict each other. Copying yt
+    first into rows padded by 8 values (a plain, contiguous copy) breaks that stride;
+    both copies together take about half the time of the direct transpose.
     """
     Ho, Wo, N, C = yt.shape
-    rows = yt.reshape(Ho * Wo, N * C)  # (L, N*C)
-    out = np.empty((N * C, Ho * Wo), dtype=yt.dtype)  # (N*C, L)
-    for i in range(0, Ho * Wo, 32):
-        out[:, i : i + 32] = rows[i : i + 32].T
+    padded = np.empty((Ho * Wo, N * C + 8), dtype=yt.dtype)  # (L, N*C + 8), L = Ho*Wo
+    rows = padded[:, : N * C]  # (L, N*C) view: the padding is never read
+    rows[...] = yt.reshape(Ho * Wo, N * C)
+    out = np.ascontiguousarray(rows.T)  # (N*C, L)
     return out.reshape(N, C, Ho, Wo)  # (N, C, Ho, Wo)
 
 
