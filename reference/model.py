@@ -92,6 +92,13 @@ class SeedCNN:
         # inside as "Linear: expected 1352 input features, got 1800".
         if np.ndim(x) != 4 or np.shape(x)[1:] != (1, 28, 28):
             raise ValueError(f"SeedCNN: expected images of shape (N, 1, 28, 28), got {np.shape(x)}")
+        # Speed: drop every layer's cache from the last batch first (1.5 MB: the conv's
+        # patches, the pooling mask, ...), so that the allocator hands that memory, still
+        # warm in the CPU caches, to this batch's arrays instead of cold memory. Measured
+        # per training step: -0.7% and -3.1% alternating with the old code in one process,
+        # -2.6% in separate processes (medians of 6 runs of 2 epochs; noisy).
+        for layer in self.layers:
+            layer._cache = None
         for layer in self.run_order:
             x = layer.forward(x)
         return x
