@@ -23,12 +23,13 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # torch's threshold_backward zeroes the gradient where x <= 0, so ReLU'(0) = 0,
     # and a NaN input (for which x <= 0 is False) passes its gradient on, as in torch.
     blocked = np.less_equal(x, 0)
+    ints = _as_ints(x)
     # Speed: the mask has the floats' width, so that both ANDs below pair integers
     # of one width; an int8 mask made NumPy cast it on every use (backward ~2x slower).
-    passes = blocked.view(np.int8).astype(_as_ints(x).dtype)  # 1 where blocked, else 0
+    passes = blocked.view(np.int8).astype(ints.dtype)  # 1 where blocked, else 0
     passes -= 1  # 0 where blocked, -1 (all bits set) where the gradient passes
     # x AND 0 is +0.0, x AND all-ones is x: relu(x), NaN kept as torch.relu keeps it.
-    y = np.bitwise_and(_as_ints(x), passes).view(x.dtype)
+    y = np.bitwise_and(ints, passes).view(x.dtype)
     return y, passes
 
 

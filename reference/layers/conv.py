@@ -95,8 +95,10 @@ def conv2d_backward(
     # ones row of cols turns the last column into the bias gradient. Computed as its
     # transpose, cols @ dy, which OpenBLAS runs ~1.4x faster for this long, thin shape.
     dw_aug = np.matmul(cols, dy_mat).T  # (O, K + 1)
-    dw = np.ascontiguousarray(dw_aug[:, :K]).reshape(O, C, kH, kW)  # (O, C, kH, kW)
-    db = dw_aug[:, K].copy()  # (O,)
+    # Views of dw_aug, a fresh array of this call's own: no copy here, as Conv2d then
+    # copies them into its gradient arrays anyway.
+    dw = dw_aug[:, :K].reshape(O, C, kH, kW)  # (O, C, kH, kW)
+    db = dw_aug[:, K]  # (O,)
     if not input_grad:
         return None, dw, db
     dcols = np.matmul(w_aug[:, :K].T, dy_mat.T)  # (K, L*N)
