@@ -8,7 +8,7 @@ it, which is fast for thousands of elements and still reproducible from the seed
 from dataclasses import dataclass
 
 import numpy as np
-from conftest import KINK_MARGIN
+from .tolerances import KINK_MARGIN
 from hypothesis import strategies as st
 
 # The two tiers: float64 against torch float64 (tight), float32 against torch float32.

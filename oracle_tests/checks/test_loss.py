@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import compare, to_torch
-from finite_diff import check_vjp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference import SoftmaxCrossEntropy
-from reference.loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from ..finite_diff import check_vjp
+from ..plugin import check
+from ..strategies import DTYPES
+from ..tolerances import compare, expect, to_torch
 
-LAYER = "SoftmaxCrossEntropy"
-DTYPES = [np.float64, np.float32]
+LAYER = "CrossEntropy"
+DTYPE = pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 # Logit scales: tiny (near-uniform softmax), ordinary, saturated, and +-1e4 where an
 # exp() without the max subtracted overflows even in float64 (exp(710) = inf).
 SCALES = [1e-3, 1.0, 30.0, 1e4]
@@ -41,18 +41,31 @@ def torch_cross_entropy(logits: np.ndarray, labels: np.ndarray):
     return loss, zt.grad
 
 
-def compare_with_torch(logits: np.ndarray, labels: np.ndarray) -> None:
-    """Run the layer and torch on the same batch; compare the loss and every dlogit."""
-    loss_fn = SoftmaxCrossEntropy()
+def run_loss(impl, logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    loss_fn = impl.cross_entropy(logits.dtype)
     loss = loss_fn.forward(logits, labels)
-    dlogits = loss_fn.backward()
+    return loss, loss_fn.backward()
+
+
+def compare_with_torch(impl, logits: np.ndarray, labels: np.ndarray) -> None:
+    """Run the loss and torch on the same batch; compare the loss and every dlogit."""
+    loss, dlogits = run_loss(impl, logits, labels)
     loss_t, dlogits_t = torch_cross_entropy(logits, labels)
-    # forward returns a Python float; in the float32 tier it is a float32 value exactly.
+    # forward returns a Python float: in the float32 tier, compared as float32.
     compare(LAYER, "loss", np.asarray(loss, dtype=logits.dtype), loss_t)
     compare(LAYER, "dlogits", dlogits, dlogits_t)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@check("loss, dlogits")
+@DTYPE
+def test_cross_entropy_matches_torch_on_a_seed_batch(impl, dtype):
+    rng = np.random.default_rng(1)
+    logits = (3 * rng.standard_normal((32, 10))).astype(dtype)  # batch 32, 10 classes
+    compare_with_torch(impl, logits, rng.integers(0, 10, 32))
+
+
+@check("loss, dlogits")
+@DTYPE
 @given(
     N=st.integers(1, 64),
     K=st.integers(2, 20),
@@ -60,15 +73,16 @@ def compare_with_torch(logits: np.ndarray, labels: np.ndarray) -> None:
     ties=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_cross_entropy_loss_and_dlogits_match_torch(N, K, scale, ties, dtype, seed):
+def test_cross_entropy_loss_and_dlogits_match_torch(impl, N, K, scale, ties, dtype, seed):
     rng = np.random.default_rng(seed)
     logits = random_logits(rng, N, K, scale, ties).astype(dtype)
     labels = rng.integers(0, K, N)
-    compare_with_torch(logits, labels)
+    compare_with_torch(impl, logits, labels)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_cross_entropy_is_finite_and_matches_torch_at_logits_of_1e4(dtype):
+@check("loss, dlogits at logits of 1e4")
+@DTYPE
+def test_cross_entropy_is_finite_and_matches_torch_at_logits_of_1e4(impl, dtype):
     # Rows: a confident right answer, a confident wrong one (loss 2e4), a tie of two
     # maxima at +1e4, all-equal logits at -1e4, and a mix. exp(1e4) overflows: a
     # softmax without the max subtracted gives inf/inf = NaN here.
@@ -83,70 +97,57 @@ def test_cross_entropy_is_finite_and_matches_torch_at_logits_of_1e4(dtype):
         dtype=dtype,
     )
     labels = np.array([0, 0, 1, 2, 3])
-    loss_fn = SoftmaxCrossEntropy()
-    loss = loss_fn.forward(logits, labels)
-    dlogits = loss_fn.backward()
-    assert np.isfinite(loss) and np.isfinite(dlogits).all()
-    compare_with_torch(logits, labels)
+    loss, dlogits = run_loss(impl, logits, labels)
+    expect(
+        np.isfinite(loss) and np.isfinite(dlogits).all(),
+        f"{LAYER} at logits of +-1e4: loss {loss}, dlogits finite: {np.isfinite(dlogits).all()}; "
+        "torch's are finite (subtract each row's max before exp, or use logsumexp)",
+    )
+    compare_with_torch(impl, logits, labels)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_cross_entropy_gradient_is_divided_by_the_batch_size(dtype):
+@check("loss, dlogits (batch mean)")
+@DTYPE
+def test_cross_entropy_gradient_is_divided_by_the_batch_size(impl, dtype):
     # Repeating a batch leaves the mean loss unchanged and halves every dlogit; a
-    # gradient of the summed loss (no /N) would stay the same instead.
+    # summed loss, or a gradient without the /N, would double instead.
     rng = np.random.default_rng(7)
     logits = rng.standard_normal((6, 10)).astype(dtype)
     labels = rng.integers(0, 10, 6)
-    loss, probs = softmax_cross_entropy_forward(logits, labels)
-    twice = np.concatenate([logits, logits])  # (12, 10)
-    loss2, probs2 = softmax_cross_entropy_forward(twice, np.concatenate([labels, labels]))
-    dlogits = softmax_cross_entropy_backward(probs, labels)
-    dlogits2 = softmax_cross_entropy_backward(probs2, np.concatenate([labels, labels]))
-    np.testing.assert_allclose(loss2, loss, rtol=1e-6)
-    np.testing.assert_allclose(dlogits2[:6], dlogits / 2, rtol=1e-6, atol=0)
-    compare_with_torch(twice, np.concatenate([labels, labels]))
+    loss, dlogits = run_loss(impl, logits, labels)
+    twice, labels2 = np.concatenate([logits, logits]), np.concatenate([labels, labels])
+    loss2, dlogits2 = run_loss(impl, twice, labels2)
+    expect(
+        np.isclose(loss2, loss, rtol=1e-5),
+        f"{LAYER} loss of a batch repeated twice is {loss2} vs {loss} once; torch's mean is "
+        "unchanged (is the loss summed instead of averaged over the batch?)",
+    )
+    expect(
+        np.allclose(dlogits2[:6], dlogits / 2, rtol=1e-5, atol=0),
+        f"{LAYER} dlogits of a batch repeated twice is not half of once; torch's is "
+        "(softmax - onehot) / N: is the /N missing?",
+    )
+    compare_with_torch(impl, twice, labels2)
 
 
-def loss_of_logits(labels: np.ndarray):
-    """The mean loss as a function of the logits, for finite differences."""
-    return lambda z: np.float64(softmax_cross_entropy_forward(z, labels)[0])
-
-
+@check("dlogits (finite differences)")
 @given(
     N=st.integers(1, 12),
     K=st.integers(2, 20),
     scale=st.sampled_from([1e-3, 1.0, 10.0]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_cross_entropy_dlogits_match_finite_differences(N, K, scale, seed):
+def test_cross_entropy_dlogits_match_finite_differences(impl, N, K, scale, seed):
     # N * K <= 240: finite_diff compares every entry against the full Jacobian. The
     # scale stays moderate: at |loss| ~ 1e4 the rounding of the loss itself (1e-12)
     # divided by the step (1e-6) would exceed FD_ATOL; torch covers that range.
     rng = np.random.default_rng(seed)
     logits = scale * rng.standard_normal((N, K))
     labels = rng.integers(0, K, N)
-    loss_fn = SoftmaxCrossEntropy()
-    loss_fn.forward(logits, labels)
+    _, dlogits = run_loss(impl, logits, labels)
     c = rng.standard_normal()  # a random upstream scalar: the check is c * dlogits
-    check_vjp(
-        loss_of_logits(labels), logits, c, c * loss_fn.backward(), layer=LAYER, quantity="dlogits"
-    )
 
+    def f(z):
+        return np.float64(impl.cross_entropy(z.dtype).forward(z, labels))
 
-def test_cross_entropy_dlogits_match_finite_differences_on_a_seed_sized_batch():
-    # (32, 10) = 320 entries: above the full-Jacobian size, so random projections.
-    rng = np.random.default_rng(11)
-    logits = 3 * rng.standard_normal((32, 10))
-    labels = rng.integers(0, 10, 32)
-    loss_fn = SoftmaxCrossEntropy()
-    loss_fn.forward(logits, labels)
-    c = rng.standard_normal()
-    check_vjp(
-        loss_of_logits(labels),
-        logits,
-        c,
-        c * loss_fn.backward(),
-        layer=LAYER,
-        quantity="dlogits",
-        projections=5,
-    )
+    check_vjp(f, logits, c, c * dlogits, layer=LAYER, quantity="dlogits")

@@ -1,0 +1,270 @@
+"""The pytest plugin (entry point `cnn_oracle`): which implementation the checks run on,
+the run's header, "not provided", expected failures, and the report.
+
+    pytest --impl MODULE[:OBJECT]     or    CNN_ORACLE_IMPL=MODULE[:OBJECT] pytest
+    --xfails FILE          check ids (prefixes), one a line, with a `# reason`
+    --oracle-json PATH     the report as JSON;  --oracle-markdown PATH  as Markdown
+
+Without --impl the checks run on the reference's adapter, through the same path as
+any other implementation.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import Unsatisfiable
+
+from . import contract, report
+from .contract import CheckFailure, Implementation, load_adapter
+
+ENV_VAR = "CNN_ORACLE_IMPL"
+CHECKS_PACKAGE = "oracle_tests.checks"
+
+# --- Hypothesis profiles ----------------------------------------------------------
+# Declined examples (an adapter's NotImplementedError for some arguments) are filtered
+# on purpose, so filter_too_much is no health failure here: a property whose every
+# example is declined is reported "not provided" instead.
+_SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+# No "explain" phase: its coverage notes name lines of the suite, not of the adapter.
+_PHASES = [p for p in Phase if p is not Phase.explain]
+# "ci": deterministic (derandomize), no deadline (shared machines are noisy), and
+# 30 examples per property: ~750 torch comparisons, each a fresh shape/stride/padding/tie
+# pattern, inside the suite's time budget.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=30, print_blob=True,
+    suppress_health_check=_SUPPRESS, phases=_PHASES,
+)  # fmt: skip
+# "thorough": for local runs before a release; random, 1000 examples per property.
+settings.register_profile(
+    "thorough", deadline=None, max_examples=1000, suppress_health_check=_SUPPRESS, phases=_PHASES
+)
+
+
+def check(quantity: str):
+    """Mark a test as a conformance check of `quantity` (its module's LAYER is the layer)."""
+    return pytest.mark.check(quantity=quantity)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("cnn-oracle", "the conformance suite (cnn-oracle)")
+    group.addoption(
+        "--impl", default=None, metavar="MODULE[:OBJECT]",
+        help=f"the adapter to check (default: ${ENV_VAR}, else {contract.DEFAULT_IMPL})",
+    )  # fmt: skip
+    group.addoption("--xfails", default=None, metavar="FILE", help="expected failures, one id a line")
+    group.addoption("--oracle-json", default=None, metavar="PATH", help="write the report as JSON")
+    group.addoption("--oracle-markdown", default=None, metavar="PATH", help="... as Markdown")
+
+
+class OracleSession:
+    """Per-run state: the adapter, the expected failures, the finished checks."""
+
+    def __init__(self, config):
+        self.spec = config.getoption("--impl") or os.environ.get(ENV_VAR) or None
+        self.adapter = load_adapter(self.spec)
+        self.xfails = _read_xfails(config.getoption("--xfails"))
+        self.used: set[str] = set()
+        self.checks: list[dict] = []
+        self.start = time.monotonic()
+
+
+def _read_xfails(path: str | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise pytest.UsageError(f"--xfails {path}: {err.strerror}") from None
+    entries = {}
+    for line in text.splitlines():
+        ident, _, reason = line.partition("#")
+        if ident.strip():
+            entries[ident.strip()] = reason.strip() or f"listed in {path}"
+    return entries
+
+
+_STATE = pytest.StashKey[OracleSession]()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "check(quantity): a conformance check of the adapter")
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+    try:
+        config.stash[_STATE] = OracleSession(config)
+    except contract.AdapterError as err:
+        raise pytest.UsageError(f"cnn-oracle: {err}") from None
+
+
+def pytest_report_header(config):
+    a = config.stash[_STATE].adapter
+    dtypes = ", ".join(a.dtypes) + ("" if a.dtypes_declared else " (not declared: both)")
+    missing = [f for f in contract.FACTORIES if f not in a.factories]
+    return [
+        f"cnn-oracle: checking {a.name} ({a.spec}, module {a.module}); dtypes {dtypes}",
+        f"cnn-oracle: factories {', '.join(a.factories)}"
+        + (f"; missing (not provided): {', '.join(missing)}" if missing else ""),
+        f"cnn-oracle: {ENV_VAR}={os.environ.get(ENV_VAR, '')!r}, "
+        f"HYPOTHESIS_PROFILE={os.environ.get('HYPOTHESIS_PROFILE', 'ci')!r}",
+    ]
+
+
+def check_id(item) -> str:
+    """A check's id, the same wherever the suite is installed: checks/FILE::NAME."""
+    return f"checks/{Path(str(item.path)).name}::{item.name}"
+
+
+def _is_check(item) -> bool:
+    return item.get_closest_marker("check") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    state = config.stash[_STATE]
+    for item in items:
+        if not _is_check(item):
+            continue
+        ident = check_id(item)
+        for prefix, reason in state.xfails.items():
+            if ident.startswith(prefix):
+                state.used.add(prefix)
+                item.add_marker(pytest.mark.xfail(reason=reason, raises=AssertionError))
+                break
+
+
+@pytest.fixture(scope="session")
+def impl(pytestconfig) -> Implementation:
+    """The implementation under test, through its adapter."""
+    return Implementation(pytestconfig.stash[_STATE].adapter)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """(x_train, y_train, x_test, y_test) of the seed's run: 12k train images, 10k test.
+
+    Missing data skips locally but FAILS in CI (CI=true): a green CI must mean the
+    real-data checks ran.
+    """
+    from reference import DatasetError, load_mnist
+
+    try:
+        return load_mnist(train_size=12000)
+    except DatasetError as e:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"MNIST is required in CI and could not be loaded: {e}")
+        pytest.skip(f"MNIST not available ({e}); set MNIST_DIR to run this test")
+
+
+def pytest_runtest_setup(item):
+    contract.DECLINED.clear()
+    report.begin()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    try:
+        return (yield)
+    except Unsatisfiable:
+        if not contract.DECLINED:
+            raise
+        reasons = sorted(set(contract.DECLINED))
+        pytest.skip(f"not provided: every example was declined: {'; '.join(reasons)}")
+
+
+def _message(exc: BaseException) -> str:
+    """A check failure's message, with hypothesis's falsifying example: no traceback."""
+    parts = getattr(exc, "exceptions", None)
+    if parts:  # several distinct failures (an ExceptionGroup)
+        return "\n".join(_message(e) for e in parts)
+    notes = "\n".join(getattr(exc, "__notes__", []))
+    return f"{exc}\n{notes}".strip()
+
+
+def _owned(exc: BaseException) -> bool:
+    parts = getattr(exc, "exceptions", None)
+    if parts:
+        return all(_owned(e) for e in parts)
+    return isinstance(exc, CheckFailure)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if not _is_check(item):
+        return rep
+    if rep.failed and call.excinfo is not None and _owned(call.excinfo.value):
+        rep.longrepr = _message(call.excinfo.value)
+    if rep.when == "call" or (rep.when == "setup" and not rep.passed):
+        _finish(item, rep, call)
+    return rep
+
+
+def _finish(item, rep, call) -> None:
+    state = item.config.stash[_STATE]
+    xfail = hasattr(rep, "wasxfail")
+    if rep.passed:
+        status = "passed"
+        reason = f"expected to fail ({rep.wasxfail}) but passed: remove it" if xfail else None
+    elif rep.skipped:
+        status = "expected failure" if xfail else "not provided"
+        reason = rep.wasxfail if xfail else _skip_reason(rep)
+    else:
+        status = "failed"
+        reason = _message(call.excinfo.value) if call.excinfo else str(rep.longrepr)
+    max_err, tol = report.finish()
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    dtype = params.get("dtype")
+    state.checks.append(
+        {
+            "id": check_id(item),
+            "layer": item.module.LAYER,
+            "quantity": item.get_closest_marker("check").kwargs["quantity"],
+            "dtype": getattr(dtype, "__name__", None) or (str(dtype) if dtype else "float64"),
+            "status": status,
+            "reason": reason,
+            "max_abs_err": max_err,
+            "tolerance": tol,
+        }
+    )
+
+
+def _skip_reason(rep) -> str:
+    longrepr = rep.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return text.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = config.stash[_STATE]
+    for prefix in sorted(set(state.xfails) - state.used):
+        terminalreporter.write_line(f"cnn-oracle: warning: --xfails entry {prefix!r} matches no check")
+    if not state.checks:
+        return
+    rep = report.build(state.adapter, state.checks, time.monotonic() - state.start)
+    terminalreporter.section(f"cnn-oracle: {state.adapter.name}")
+    for line in report.summary_lines(rep):
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    state = session.config.stash.get(_STATE, None)
+    if state is None or not state.checks:
+        return
+    from .tolerances import tolerance_table
+
+    rep = report.build(state.adapter, state.checks, time.monotonic() - state.start)
+    json_path = session.config.getoption("--oracle-json")
+    md_path = session.config.getoption("--oracle-markdown")
+    if json_path:
+        _atomic_write(Path(json_path), json.dumps(rep, indent=1) + "\n")
+    if md_path:
+        _atomic_write(Path(md_path), report.markdown(rep, tolerance_table()))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

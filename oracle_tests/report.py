@@ -1,0 +1,170 @@
+"""The conformance report: what ran on which implementation, and how each check ended.
+
+`record_comparison` is called by every `compare()`; the plugin opens a check per test
+(`begin`) and closes it with its outcome (`finish`). `build` assembles the JSON object
+that `--oracle-json` writes, `markdown` the same as tables.
+"""
+
+import importlib.metadata
+import platform
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+LAYERS = ("Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "CrossEntropy", "Adam", "Network")
+STATUSES = ("passed", "failed", "not provided", "expected failure")
+
+# (layer, quantity, dtype, oracle) -> the largest errors over every comparison of it.
+ERRORS: dict[tuple[str, str, str, str], dict] = {}
+_current: dict | None = None
+
+
+def begin() -> None:
+    """Start collecting the comparisons of one check."""
+    global _current
+    _current = {"worst": None}
+
+
+def record_comparison(layer, quantity, dtype, oracle, err, rel, bound, tol) -> None:
+    """Fold one comparison into the error table and into the current check."""
+    row = ERRORS.setdefault(
+        (layer, quantity, dtype, oracle),
+        {"checks": 0, "max_abs_err": 0.0, "max_rel_err": 0.0, "rtol": 0.0, "atol": 0.0},
+    )
+    row["checks"] += 1
+    # The loosest tolerance this row was held to (some checks use a data-dependent atol).
+    row["rtol"] = max(row["rtol"], float(tol["rtol"]))
+    row["atol"] = max(row["atol"], float(tol["atol"]))
+    if not err.size:
+        return
+    row["max_abs_err"] = max(row["max_abs_err"], float(err.max()))
+    row["max_rel_err"] = max(row["max_rel_err"], float(rel.max()))
+    if _current is None:
+        return
+    # The check reports its comparison nearest to failing: the largest err / bound.
+    ratio = float(np.max(err / np.maximum(bound, np.finfo(np.float64).tiny)))
+    worst = _current["worst"]
+    if worst is None or ratio > worst[0]:
+        tolerance = {"rtol": float(tol["rtol"]), "atol": float(tol["atol"])}
+        _current["worst"] = (ratio, float(err.max()), tolerance)
+
+
+def finish() -> tuple[float | None, dict | None]:
+    """(max_abs_err, tolerance) of the current check's comparison nearest to failing."""
+    global _current
+    worst = _current["worst"] if _current else None
+    _current = None
+    return (None, None) if worst is None else (worst[1], worst[2])
+
+
+def environment() -> dict:
+    """The suite's version and commit, and the versions of what it ran on."""
+    try:
+        version = importlib.metadata.version("seed-cnn-oracle")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    return {
+        "suite_version": version,
+        "suite_commit": _git_commit(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "torch": torch_version,
+        "platform": platform.platform(),
+    }
+
+
+def _git_commit() -> str | None:
+    """The commit of the suite's checkout, when it runs from one (not from a wheel)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def summary(checks: list[dict]) -> dict:
+    """layer -> status -> count, every layer and status present."""
+    counts = Counter((c["layer"], c["status"]) for c in checks)
+    return {layer: {s: counts[layer, s] for s in STATUSES} for layer in LAYERS}
+
+
+def build(adapter, checks: list[dict], duration: float) -> dict:
+    """The report object that --oracle-json writes."""
+    return {
+        "implementation": {"name": adapter.name, "module": adapter.module, "spec": adapter.spec,
+                           "dtypes": list(adapter.dtypes)},
+        "environment": environment(),
+        "duration_seconds": round(duration, 1),
+        "checks": checks,
+        "summary": summary(checks),
+        "errors": [
+            {"layer": k[0], "quantity": k[1], "dtype": k[2], "oracle": k[3], **v}
+            for k, v in sorted(ERRORS.items())
+        ],
+    }
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The per-layer table, as printed at the end of a run."""
+    lines = [f"{'layer':<13}" + "".join(f"{s:>18}" for s in STATUSES)]
+    total = Counter()
+    for layer, row in report["summary"].items():
+        if not any(row.values()):
+            continue
+        total.update(row)
+        lines.append(f"{layer:<13}" + "".join(f"{row[s]:>18}" for s in STATUSES))
+    lines.append(f"{'all':<13}" + "".join(f"{total[s]:>18}" for s in STATUSES))
+    return lines
+
+
+def markdown(report: dict, tolerances: dict) -> str:
+    """The report as Markdown: header, per-layer summary, every check, the error table."""
+    impl, env = report["implementation"], report["environment"]
+    failed = sum(row["failed"] for row in report["summary"].values())
+    lines = [
+        f"# Conformance report: {impl['name']}",
+        "",
+        f"Implementation `{impl['spec']}` (module `{impl['module']}`, dtypes "
+        f"{', '.join(impl['dtypes'])}), checked by seed-cnn-oracle {env['suite_version']}"
+        f" (commit {env['suite_commit'] or 'unknown'}) against torch {env['torch']}, "
+        f"numpy {env['numpy']}, python {env['python']}.",
+        f"Result: **{'FAILED' if failed else 'passed'}**.",
+        "",
+        "| layer | " + " | ".join(STATUSES) + " |",
+        "| --- |" + " ---: |" * len(STATUSES),
+    ]
+    for layer, row in report["summary"].items():
+        if any(row.values()):
+            lines.append(f"| {layer} | " + " | ".join(str(row[s]) for s in STATUSES) + " |")
+    lines += ["", "## Checks", "", "| check | layer | quantity | dtype | status | max abs err | "
+              "tolerance (rtol, atol) | reason |", "| --- | --- | --- | --- | --- | ---: | --- | --- |"]
+    for c in report["checks"]:
+        err = "" if c["max_abs_err"] is None else f"{c['max_abs_err']:.2e}"
+        tol = "" if c["tolerance"] is None else f"{c['tolerance']['rtol']:.1e}, {c['tolerance']['atol']:.1e}"
+        reason = (c["reason"] or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{c['id']}` | {c['layer']} | {c['quantity']} | {c['dtype']} | "
+                     f"{c['status']} | {err} | {tol} | {reason} |")
+    lines += ["", "## Largest errors, per quantity", "",
+              "| layer | quantity | dtype | oracle | comparisons | max abs err | max rel err | rtol | atol |",
+              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in report["errors"]:
+        lines.append(f"| {r['layer']} | {r['quantity']} | {r['dtype']} | {r['oracle']} | "
+                     f"{r['checks']} | {r['max_abs_err']:.2e} | {r['max_rel_err']:.2e} | "
+                     f"{r['rtol']:.1e} | {r['atol']:.1e} |")
+    lines += ["", "A comparison passes if abs err <= atol + rtol * |oracle| elementwise; the "
+              "rtol and atol columns give the loosest tolerance each row was held to. "
+              "The defaults:", ""]
+    lines += [f"- {k}: {v}" for k, v in tolerances.items()]
+    return "\n".join(lines) + "\n"
