@@ -76,8 +76,12 @@ def _import_module(module: str):
         if not path.is_file():
             raise AdapterError(f"adapter file {module} does not exist")
         path = path.resolve()
-        sys.path.insert(0, str(path.parent))  # so that `import my_network` beside it works
         name = f"cnn_oracle_adapter_{path.stem}"
+        loaded = sys.modules.get(name)
+        if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+            return loaded  # already imported in this process (the CLI checks it first)
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))  # so that `import my_network` beside it works
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
@@ -183,7 +187,9 @@ class Implementation:
         try:
             obj = f(*args)
         except NotImplementedError as err:
-            not_provided(f"{factory}: {err}" if str(err) else f"{factory} raised NotImplementedError")
+            not_provided(
+                f"{factory}: {err}" if str(err) else f"{factory} raised NotImplementedError"
+            )
         except Exception as err:
             raise CheckFailure(f"adapter {call} raised {type(err).__name__}: {err}") from None
         _check_kept(call, given, kept)
@@ -191,7 +197,9 @@ class Implementation:
 
     def conv2d(self, weight, bias, stride: int = 1, padding: int = 0) -> "Layer":
         given = {"weight": weight, "bias": bias}
-        obj, call, kept = self._build("conv2d", weight.dtype, (weight, bias, stride, padding), given)
+        obj, call, kept = self._build(
+            "conv2d", weight.dtype, (weight, bias, stride, padding), given
+        )
         return Layer("Conv2d", call, obj, given, kept, weight.dtype)
 
     def linear(self, weight, bias) -> "Layer":

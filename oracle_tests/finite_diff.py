@@ -20,6 +20,7 @@ away from kinks (ReLU at 0, pooling ties) by more than FD_EPS: see KINK_MARGIN.
 from collections.abc import Callable
 
 import numpy as np
+
 from .tolerances import FD_ATOL, FD_EPS, FD_RTOL, compare
 
 # 2 * 256 evaluations of f per full Jacobian: cheap for every layer at test sizes.

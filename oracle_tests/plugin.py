@@ -55,7 +55,9 @@ def pytest_addoption(parser):
         "--impl", default=None, metavar="MODULE[:OBJECT]",
         help=f"the adapter to check (default: ${ENV_VAR}, else {contract.DEFAULT_IMPL})",
     )  # fmt: skip
-    group.addoption("--xfails", default=None, metavar="FILE", help="expected failures, one id a line")
+    group.addoption(
+        "--xfails", default=None, metavar="FILE", help="expected failures, one id a line"
+    )
     group.addoption("--oracle-json", default=None, metavar="PATH", help="write the report as JSON")
     group.addoption("--oracle-markdown", default=None, metavar="PATH", help="... as Markdown")
 
@@ -239,7 +241,9 @@ def _skip_reason(rep) -> str:
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = config.stash[_STATE]
     for prefix in sorted(set(state.xfails) - state.used):
-        terminalreporter.write_line(f"cnn-oracle: warning: --xfails entry {prefix!r} matches no check")
+        terminalreporter.write_line(
+            f"cnn-oracle: warning: --xfails entry {prefix!r} matches no check"
+        )
     if not state.checks:
         return
     rep = report.build(state.adapter, state.checks, time.monotonic() - state.start)

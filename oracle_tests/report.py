@@ -103,8 +103,12 @@ def summary(checks: list[dict]) -> dict:
 def build(adapter, checks: list[dict], duration: float) -> dict:
     """The report object that --oracle-json writes."""
     return {
-        "implementation": {"name": adapter.name, "module": adapter.module, "spec": adapter.spec,
-                           "dtypes": list(adapter.dtypes)},
+        "implementation": {
+            "name": adapter.name,
+            "module": adapter.module,
+            "spec": adapter.spec,
+            "dtypes": list(adapter.dtypes),
+        },
         "environment": environment(),
         "duration_seconds": round(duration, 1),
         "checks": checks,
@@ -148,23 +152,46 @@ def markdown(report: dict, tolerances: dict) -> str:
     for layer, row in report["summary"].items():
         if any(row.values()):
             lines.append(f"| {layer} | " + " | ".join(str(row[s]) for s in STATUSES) + " |")
-    lines += ["", "## Checks", "", "| check | layer | quantity | dtype | status | max abs err | "
-              "tolerance (rtol, atol) | reason |", "| --- | --- | --- | --- | --- | ---: | --- | --- |"]
+    lines += [
+        "",
+        "## Checks",
+        "",
+        "| check | layer | quantity | dtype | status | max abs err | "
+        "tolerance (rtol, atol) | reason |",
+        "| --- | --- | --- | --- | --- | ---: | --- | --- |",
+    ]
     for c in report["checks"]:
         err = "" if c["max_abs_err"] is None else f"{c['max_abs_err']:.2e}"
-        tol = "" if c["tolerance"] is None else f"{c['tolerance']['rtol']:.1e}, {c['tolerance']['atol']:.1e}"
+        tol = (
+            ""
+            if c["tolerance"] is None
+            else f"{c['tolerance']['rtol']:.1e}, {c['tolerance']['atol']:.1e}"
+        )
         reason = (c["reason"] or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| `{c['id']}` | {c['layer']} | {c['quantity']} | {c['dtype']} | "
-                     f"{c['status']} | {err} | {tol} | {reason} |")
-    lines += ["", "## Largest errors, per quantity", "",
-              "| layer | quantity | dtype | oracle | comparisons | max abs err | max rel err | rtol | atol |",
-              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| `{c['id']}` | {c['layer']} | {c['quantity']} | {c['dtype']} | "
+            f"{c['status']} | {err} | {tol} | {reason} |"
+        )
+    lines += [
+        "",
+        "## Largest errors, per quantity",
+        "",
+        "| layer | quantity | dtype | oracle | comparisons | max abs err | max rel err "
+        "| rtol | atol |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in report["errors"]:
-        lines.append(f"| {r['layer']} | {r['quantity']} | {r['dtype']} | {r['oracle']} | "
-                     f"{r['checks']} | {r['max_abs_err']:.2e} | {r['max_rel_err']:.2e} | "
-                     f"{r['rtol']:.1e} | {r['atol']:.1e} |")
-    lines += ["", "A comparison passes if abs err <= atol + rtol * |oracle| elementwise; the "
-              "rtol and atol columns give the loosest tolerance each row was held to. "
-              "The defaults:", ""]
+        lines.append(
+            f"| {r['layer']} | {r['quantity']} | {r['dtype']} | {r['oracle']} | "
+            f"{r['checks']} | {r['max_abs_err']:.2e} | {r['max_rel_err']:.2e} | "
+            f"{r['rtol']:.1e} | {r['atol']:.1e} |"
+        )
+    lines += [
+        "",
+        "A comparison passes if abs err <= atol + rtol * |oracle| elementwise; the "
+        "rtol and atol columns give the loosest tolerance each row was held to. "
+        "The defaults:",
+        "",
+    ]
     lines += [f"- {k}: {v}" for k, v in tolerances.items()]
     return "\n".join(lines) + "\n"

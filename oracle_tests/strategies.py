@@ -8,8 +8,9 @@ it, which is fast for thousands of elements and still reproducible from the seed
 from dataclasses import dataclass
 
 import numpy as np
-from .tolerances import KINK_MARGIN
 from hypothesis import strategies as st
+
+from .tolerances import KINK_MARGIN
 
 # The two tiers: float64 against torch float64 (tight), float32 against torch float32.
 DTYPES = (np.float64, np.float32)

@@ -128,8 +128,7 @@ def test_adam_matches_torch_at_every_step(impl, case, dtype):
     seed=st.integers(0, 2**32 - 1),
 )
 def test_adam_matches_torch_for_any_hyperparameters(
-    impl,
-    lr, beta1, beta2, log_eps, log_grad, dtype, seed
+    impl, lr, beta1, beta2, log_eps, log_grad, dtype, seed
 ):
     kwargs = {"lr": lr, "betas": (beta1, beta2), "eps": 10.0**log_eps}
     # Gradients within a decade of 10**log_grad, which sweeps them across eps.

@@ -53,7 +53,9 @@ def abs_sums(x, dy, w_shape, stride: int, padding: int) -> tuple[float, float]:
     return float(wt.grad.max()), float(bt.grad.max())
 
 
-def run_conv2d(impl, x, w, b, s: int, p: int, rng, dx_needed: bool = False) -> tuple[dict, np.ndarray]:
+def run_conv2d(
+    impl, x, w, b, s: int, p: int, rng, dx_needed: bool = False
+) -> tuple[dict, np.ndarray]:
     """The adapter's y, dx (None if it computes none) and grads, and the random dy used."""
     layer = impl.conv2d(w, b, s, p)
     y = layer.forward(x)
@@ -80,7 +82,9 @@ def compare_all(ours: dict, theirs: dict, x, dy, s: int, p: int, names=None) -> 
 @check("y, dweight, dbias")
 @DTYPE
 @BIAS
-def test_conv2d_forward_and_parameter_gradients_match_torch_on_the_seed_configuration(impl, dtype, bias):
+def test_conv2d_forward_and_parameter_gradients_match_torch_on_the_seed_configuration(
+    impl, dtype, bias
+):
     rng = np.random.default_rng(0)
     x, w, b = random_conv(SEED_CASE, dtype, rng, bias)
     ours, dy = run_conv2d(impl, x, w, b, 1, 0, rng)
@@ -126,7 +130,9 @@ def test_conv2d_is_cross_correlation_not_convolution(impl):
     dy = np.random.default_rng(4).standard_normal(y.shape)
     layer.backward(dy)
     # dw[a, b] = sum_ij dy[i, j] * x[i + a, j + b]: a flipped kernel gives dw[2-a, 2-b].
-    expected = [[np.sum(dy[0, 0] * x[0, 0, a : a + 3, c : c + 5]) for c in range(3)] for a in range(3)]
+    expected = [
+        [np.sum(dy[0, 0] * x[0, 0, a : a + 3, c : c + 5]) for c in range(3)] for a in range(3)
+    ]
     compare(LAYER, "dweight (a one-hot kernel)", layer.grads["weight"][0, 0], np.array(expected))
 
 
@@ -182,7 +188,9 @@ def test_conv2d_second_backward_overwrites_the_gradients(impl, dtype):
 @check("y, dx, dweight, dbias (other memory layouts)")
 @DTYPE
 @given(case=conv_cases(), layout=st.sampled_from(LAYOUTS), seed=seeds)
-def test_conv2d_noncontiguous_input_matches_torch_and_stays_unwritten(impl, case, layout, dtype, seed):
+def test_conv2d_noncontiguous_input_matches_torch_and_stays_unwritten(
+    impl, case, layout, dtype, seed
+):
     # as_strided code must read the logical values of any layout, never the raw memory.
     rng = np.random.default_rng(seed)
     x, w, b = random_conv(case, dtype, rng)
@@ -208,4 +216,3 @@ def test_conv2d_gradients_match_finite_differences(impl, case, seed):
         check_vjp(lambda x_: y_of(x_=x_), x, dy, ours["dx"], layer=LAYER, quantity="dx")
     check_vjp(lambda w_: y_of(w_=w_), w, dy, ours["dweight"], layer=LAYER, quantity="dweight")
     check_vjp(lambda b_: y_of(b_=b_), b, dy, ours["dbias"], layer=LAYER, quantity="dbias")
-

@@ -5,7 +5,6 @@ backward, and finite differences.
 
 import numpy as np
 import pytest
-
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,7 +97,9 @@ def test_linear_input_gradient_matches_torch_at_fc2(impl, dtype):
     layout=st.sampled_from(("contiguous", *LAYOUTS[:2], "slice")),
     seed=seeds,
 )
-def test_linear_matches_torch_for_any_shape_and_layout(impl, N, n_in, n_out, layout, bias, dtype, seed):
+def test_linear_matches_torch_for_any_shape_and_layout(
+    impl, N, n_in, n_out, layout, bias, dtype, seed
+):
     rng = np.random.default_rng(seed)
     x, w, b = random_linear(N, n_in, n_out, dtype, rng, bias)
     dy = rng.standard_normal((N, n_out)).astype(dtype)
@@ -137,5 +138,3 @@ def test_linear_gradients_match_finite_differences(impl, N, n_in, n_out, seed):
         check_vjp(lambda x_: y_of(x_=x_), x, dy, ours["dx"], layer=LAYER, quantity="dx")
     check_vjp(lambda w_: y_of(w_=w_), w, dy, ours["dweight"], layer=LAYER, quantity="dweight")
     check_vjp(lambda b_: y_of(b_=b_), b, dy, ours["dbias"], layer=LAYER, quantity="dbias")
-
-

@@ -13,10 +13,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..contract import not_provided
 from ..finite_diff import FD_TOL, ORACLE, check_vjp, fd_jacobian
 from ..plugin import check
 from ..strategies import DTYPES
-from ..contract import not_provided
 from ..tolerances import KINK_MARGIN, CheckFailure, compare, to_torch
 
 LAYER = "Network"

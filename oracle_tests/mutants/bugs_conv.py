@@ -10,10 +10,10 @@ import numpy as np
 from .core import mutant
 
 CONV = "layers.conv"
-T = "oracle_tests/test_conv2d.py::"
-FORWARD_BACKWARD = T + "test_conv2d_forward_and_backward_match_torch"
+T = "oracle_tests/checks/test_conv2d.py::"
+FORWARD_BACKWARD = T + "test_conv2d_matches_torch_for_any_shape_stride_and_padding"
 FORMULA = T + "test_conv2d_stride_and_padding_read_the_pixels_of_the_formula"
-LAYER = T + "test_conv2d_layer_matches_torch_and_overwrites_grads"
+LAYER = T + "test_conv2d_second_backward_overwrites_the_gradients"
 
 
 @dataclass
@@ -187,7 +187,7 @@ def conv_computes_float64_in_float32(p):
     bug="Patches read with strides computed from the shape as if the input were "
     "C-contiguous: right for every array the network makes itself, garbage for a "
     "transposed, Fortran-ordered, sliced or flipped input.",
-    kill=[T + "test_conv2d_noncontiguous_input_gives_identical_results_and_stays_unwritten"],
+    kill=[T + "test_conv2d_noncontiguous_input_matches_torch_and_stays_unwritten"],
 )
 def conv_reads_memory_as_c_contiguous(p):
     fwd = p.original(CONV, "conv2d_forward")

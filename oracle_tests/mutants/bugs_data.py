@@ -5,10 +5,12 @@ import numpy as np
 from .core import mutant
 
 DATA = "data"
-SYNTHETIC = "oracle_tests/test_data.py::test_synthetic_files_load_as_float32_over_255_and_int64"
-PARSE = "oracle_tests/test_data_bad_input.py::test_parse_idx_returns_the_encoded_array_with"
+SYNTHETIC = (
+    "oracle_tests/project/test_data.py::test_synthetic_files_load_as_float32_over_255_and_int64"
+)
+PARSE = "oracle_tests/project/test_data_bad_input.py::test_parse_idx_returns_the_encoded_array_with"
 TRAILING = (
-    "oracle_tests/test_data_bad_input.py::"
+    "oracle_tests/project/test_data_bad_input.py::"
     "test_bad_file_raises_dataset_error_naming_file_problem_and_fix[trailing-bytes-raw]"
 )
 

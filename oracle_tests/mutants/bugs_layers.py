@@ -12,14 +12,14 @@ from .bugs_conv import Wrapped, as_if_c_contiguous
 from .core import mutant
 
 POOL, RELU, FLATTEN, LINEAR = "layers.pool", "layers.activation", "layers.flatten", "layers.linear"
-TP = "oracle_tests/test_maxpool2d.py::"
-POOL_TORCH = TP + "test_maxpool2d_matches_torch"
+TP = "oracle_tests/checks/test_maxpool2d.py::"
+POOL_TORCH = TP + "test_maxpool2d_tied_windows_route_to_the_first_max_like_torch"
 POOL_TIES = TP + "test_maxpool2d_ties_route_to_first_max"
-TR = "oracle_tests/test_relu.py::test_relu_"
+TR = "oracle_tests/checks/test_relu.py::test_relu_"
 RELU_TORCH = TR + "matches_torch_with_zeros_and_nan"
-TF = "oracle_tests/test_flatten.py::test_flatten_"
-TL = "oracle_tests/test_linear.py::test_linear_"
-LINEAR_TORCH = TL + "forward_and_backward_match_torch"
+TF = "oracle_tests/checks/test_flatten.py::test_flatten_"
+TL = "oracle_tests/checks/test_linear.py::test_linear_"
+LINEAR_TORCH = TL + "matches_torch_for_any_shape_and_layout"
 
 
 def written(out, dw, db):
@@ -163,7 +163,7 @@ def pool_ignores_nan(p):
 @mutant(
     bug="Windows read with strides computed as if the input were C-contiguous: right on "
     "the network's own arrays, garbage on transposed, Fortran, sliced or flipped views.",
-    kill=[TP + "test_maxpool2d_noncontiguous_input_gives_identical_results_and_stays_unwritten"],
+    kill=[TP + "test_maxpool2d_noncontiguous_input_matches_torch_and_stays_unwritten"],
 )
 def pool_reads_memory_as_c_contiguous(p):
     fwd = p.original(POOL, "maxpool2d_forward")
@@ -303,7 +303,7 @@ def linear_computes_float64_in_float32(p):
 @mutant(
     bug="Linear.backward adds to grads instead of overwriting them (grads += dw without a "
     "zero_grad): every step after the first uses the sum of all past gradients.",
-    kill=[TL + "layer_matches_torch_and_overwrites_grads"],
+    kill=[TL + "second_backward_overwrites_the_gradients"],
 )
 def linear_layer_accumulates_grads(p):
     backward = p.original(LINEAR, "Linear.backward")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ["--epochs", "1", "--train-size", "256", "--test-size", "500", "--repeats", "1"]
 SMOKE += ["--layer-reps", "5", "--threads", "1"]
 IMPLEMENTATIONS = ("reference", "torch")

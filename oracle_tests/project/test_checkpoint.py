@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import compare, to_torch
 
+from oracle_tests.tolerances import compare, to_torch
 from reference import SeedCNN, load_checkpoint, save_checkpoint
 from reference import checkpoint as ckpt
 from reference.checkpoint import model_state

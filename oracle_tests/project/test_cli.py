@@ -19,7 +19,7 @@ from matplotlib.image import imread
 from reference import SeedCNN, TrainConfig, evaluate, load_checkpoint, save_checkpoint
 from reference.checkpoint import model_state
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "train.py"
 sys.path.insert(0, str(SCRIPT.parent))  # scripts/ is not a package: import its modules
 import plotting  # noqa: E402

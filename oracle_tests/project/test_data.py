@@ -24,7 +24,7 @@ import pytest
 from reference import data
 from reference.data import DatasetError, load_mnist
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Read once at import: the autouse fixture below removes MNIST_DIR from every test's env.
 REAL_MNIST_DIR = os.environ.get("MNIST_DIR", "")
 NAMES = data.FILES

@@ -14,7 +14,7 @@ import pytest
 from reference import SeedCNN, TrainConfig, load_checkpoint, train
 from reference.checkpoint import model_state
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # not a package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # not a package
 import train as cli  # noqa: E402
 
 FIGURES = ("training_curves.png", "learned_filters.png", "sample_predictions.png")

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import to_torch
 from threadpoolctl import threadpool_limits
 
+from oracle_tests.tolerances import to_torch
 from reference import Adam, Conv2d, SeedCNN, SoftmaxCrossEntropy, TrainConfig, evaluate, train
 from reference.checkpoint import load_checkpoint, save_checkpoint
 from reference.training import epoch_batches, shuffle_rng

@@ -18,14 +18,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from mutants.catalogue import CATALOGUE
-from mutants.core import Mutant, MutantApplyError, apply
-from mutants.plugin import CRASH, ERROR, KILL, MUTANTS_DIR, classify
-from mutants.runner import BASELINE
+
+from oracle_tests.mutants.catalogue import CATALOGUE
+from oracle_tests.mutants.core import Mutant, MutantApplyError, apply
+from oracle_tests.mutants.plugin import CRASH, ERROR, KILL, MUTANTS_DIR, classify
+from oracle_tests.mutants.runner import BASELINE
 
 pytestmark = pytest.mark.mutants
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUGS = sorted(n for n, m in CATALOGUE.items() if not m.survives)
 CONTROLS = sorted(n for n, m in CATALOGUE.items() if m.survives)
 # Every component of the reference that the catalogue must reach (module of the patch).
