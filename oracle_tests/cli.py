@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
         "--xfails", metavar="FILE",
         help="expected failures: one check id (or id prefix) a line, with a # reason",
     )  # fmt: skip
+    check.add_argument(
+        "--require-all", action="store_true",
+        help="exit 1 if any check is not provided (for a complete implementation's CI)",
+    )  # fmt: skip
     return parser
 
 
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # --assert=plain: the checks fail with their own messages, and the adapter (imported
     # above) could not be rewritten anyway.
-    pytest_args = ["--pyargs", "oracle_tests.checks", "-p", "no:cacheprovider", "-q", "-rfEsxX"]
+    pytest_args = ["--pyargs", "oracle_tests.checks", "-p", "no:cacheprovider", "-q", "-rEsxX"]
     pytest_args += ["--assert=plain", "--rootdir", str(Path(__file__).resolve().parents[1])]
     pytest_args += ["--impl", args.impl or DEFAULT_IMPL]
     for flag, value in (("--oracle-json", args.json), ("--oracle-markdown", args.markdown)):
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             pytest_args += [flag, value]
     if args.xfails:
         pytest_args += ["--xfails", args.xfails]
+    if args.require_all:
+        pytest_args += ["--require-all"]
     code = int(pytest.main(pytest_args + extra))
     if code in (0, 1):
         return code

@@ -58,6 +58,9 @@ def pytest_addoption(parser):
     group.addoption(
         "--xfails", default=None, metavar="FILE", help="expected failures, one id a line"
     )
+    group.addoption(
+        "--require-all", action="store_true", help="fail the run if a check is not provided"
+    )
     group.addoption("--oracle-json", default=None, metavar="PATH", help="write the report as JSON")
     group.addoption("--oracle-markdown", default=None, metavar="PATH", help="... as Markdown")
 
@@ -198,6 +201,9 @@ def pytest_runtest_makereport(item, call):
         return rep
     if rep.failed and call.excinfo is not None and _owned(call.excinfo.value):
         rep.longrepr = _message(call.excinfo.value)
+    if rep.skipped and isinstance(rep.longrepr, tuple):
+        # Point "not provided" at the check, not at the suite's helper that said so.
+        rep.longrepr = (str(item.path), item.location[1] + 1, rep.longrepr[2])
     if rep.when == "call" or (rep.when == "setup" and not rep.passed):
         _finish(item, rep, call)
     return rep
@@ -248,14 +254,28 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     rep = report.build(state.adapter, state.checks, time.monotonic() - state.start)
     terminalreporter.section(f"cnn-oracle: {state.adapter.name}")
+    for line in pytest_report_header(config):
+        terminalreporter.write_line(line)
     for line in report.summary_lines(rep):
         terminalreporter.write_line(line)
+    for c in state.checks:
+        if c["status"] == "failed":
+            first = (c["reason"] or "").splitlines()[0] if c["reason"] else ""
+            terminalreporter.write_line(f"FAILED {c['id']}: {first[:300]}")
+    missing = [c["id"] for c in state.checks if c["status"] == "not provided"]
+    if config.getoption("--require-all") and missing:
+        terminalreporter.write_line(
+            f"cnn-oracle: --require-all: {len(missing)} checks not provided, e.g. {missing[0]}"
+        )
 
 
 def pytest_sessionfinish(session, exitstatus):
     state = session.config.stash.get(_STATE, None)
     if state is None or not state.checks:
         return
+    missing = [c["id"] for c in state.checks if c["status"] == "not provided"]
+    if session.config.getoption("--require-all") and missing and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     from .tolerances import tolerance_table
 
     rep = report.build(state.adapter, state.checks, time.monotonic() - state.start)

@@ -147,7 +147,8 @@ def test_maxpool2d_tied_windows_pass_their_gradient_to_their_maxima_only(
         if rule is None:
             raise
         raise CheckFailure(
-            f"{LAYER} {rule}, so the window passes on more gradient than it received. [{err}]"
+            f"{LAYER} {rule}, so the window passes on more gradient than it received; "
+            f"torch routes it to the first maximum (row-major) only. [{err}]"
         ) from None
     covered = np.zeros(x.shape, dtype=bool)
     covered[:, :, : s * (y.shape[2] - 1) + k, : s * (y.shape[3] - 1) + k] = True

@@ -1,0 +1,229 @@
+"""The suite catches bugs through adapters, and says so clearly: each example gets
+exactly the outcome it should, an adapter written from the README runs, and a broken
+or misbehaving adapter gets one clear message, never a crash or a traceback.
+
+Every run here is a subprocess of `cnn-oracle check`, the command a user types.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.mutants  # the suite's meta-tests: `tox -e mutants`
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def cnn_oracle(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run `cnn-oracle check ARGS` (the installed console script's module) in cwd."""
+    env = {**os.environ, "HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci")}
+    command = [sys.executable, "-m", "oracle_tests.cli", "check", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def checked(adapter: Path, tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """The run and its --json report."""
+    out = tmp / "report.json"
+    run = cnn_oracle(str(adapter), "--json", str(out), *extra, cwd=tmp)
+    assert out.is_file(), f"no report was written:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    return run, json.loads(out.read_text())
+
+
+def by_status(report: dict, status: str) -> list[dict]:
+    return [c for c in report["checks"] if c["status"] == status]
+
+
+@pytest.fixture(scope="module")
+def seed_style(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("seed_style")
+    xfails = tmp / "xfails.txt"
+    xfails.write_text(
+        "checks/test_maxpool2d.py::test_maxpool2d_ties_route_to_first_max  # the seed's mask\n"
+        "checks/test_conv2d.py::test_no_such_check  # stale: renamed long ago\n"
+    )
+    return checked(EXAMPLES / "seed_style" / "adapter.py", tmp, "--xfails", str(xfails))
+
+
+def test_seed_style_fails_only_max_pooling_and_the_network_checks_it_reaches(seed_style):
+    run, report = seed_style
+    assert run.returncode == 1, run.stdout[-2000:]
+    assert report["implementation"]["name"] == "seed_style"
+    failed = by_status(report, "failed")
+    assert {c["layer"] for c in failed} == {"MaxPool2d", "Network"}, [c["id"] for c in failed]
+    for layer in ("Conv2d", "ReLU", "Flatten", "Linear", "CrossEntropy", "Adam"):
+        row = report["summary"][layer]
+        assert row["failed"] == 0 and row["passed"] > 0, (layer, row)
+    ties = [c for c in failed if c["layer"] == "MaxPool2d" and "tied" in c["quantity"]]
+    assert ties, "no tie check failed"
+    for c in ties:  # each names the tie rule, not a bare array diff
+        assert "tied maxima" in c["reason"] and "torch routes it to the first" in c["reason"], c
+    assert any("all 4 tied maxima" in c["reason"] for c in ties)
+    assert all(c["reason"] for c in failed) and all("Traceback" not in c["reason"] for c in failed)
+
+
+def test_seed_style_xfails_file_turns_a_known_failure_into_an_expected_one(seed_style):
+    run, report = seed_style
+    expected = by_status(report, "expected failure")
+    assert {c["id"].split("[")[0] for c in expected} == {
+        "checks/test_maxpool2d.py::test_maxpool2d_ties_route_to_first_max"
+    }
+    assert "'checks/test_conv2d.py::test_no_such_check' matches no check" in run.stdout
+
+
+def test_per_sample_passes_all_it_provides_with_its_bias_checks_not_provided(tmp_path):
+    run, report = checked(EXAMPLES / "per_sample" / "adapter.py", tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert not by_status(report, "failed")
+    missing = by_status(report, "not provided")
+    bias_checks = [c for c in report["checks"] if "[bias" in c["id"] or "-bias" in c["id"]]
+    assert bias_checks and all(c["status"] == "not provided" for c in bias_checks)
+    assert all("no biases" in c["reason"] for c in bias_checks)
+    assert report["summary"]["Adam"]["passed"] == 0 and report["summary"]["Adam"]["not provided"]
+    assert {c["layer"] for c in missing} <= {"Conv2d", "Linear", "MaxPool2d", "Adam", "Network"}
+    for layer in ("Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "CrossEntropy", "Network"):
+        assert report["summary"][layer]["passed"] > 0, layer
+
+
+NEW_USER = '''
+"""My network's layers, for cnn-oracle (written from the README)."""
+import numpy as np
+
+name = "my-mlp"
+dtypes = ("float64", "float32")
+
+
+class Linear:
+    def __init__(self, weight, bias):
+        self.w = weight.copy()
+        self.b = None if bias is None else bias.copy()
+
+    def forward(self, x):
+        self.x = x.copy()
+        y = x @ self.w.T
+        return y if self.b is None else y + self.b
+
+    def backward(self, dy):
+        self.grads = {"weight": dy.T @ self.x}
+        if self.b is not None:
+            self.grads["bias"] = dy.sum(axis=0)
+        return dy @ self.w
+
+
+class ReLU:
+    def forward(self, x):
+        self.x = x.copy()
+        return np.maximum(x, 0)
+
+    def backward(self, dy):
+        return np.where(self.x <= 0, 0, dy).astype(dy.dtype)
+
+
+def linear(weight, bias):
+    return Linear(weight, bias)
+
+
+def relu():
+    return ReLU()
+'''
+
+
+def test_an_adapter_written_from_the_readme_with_only_linear_and_relu_runs(tmp_path):
+    adapter = tmp_path / "my_adapter.py"
+    adapter.write_text(textwrap.dedent(NEW_USER))
+    run, report = checked(adapter, tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "cnn-oracle: checking my-mlp" in run.stdout
+    for c in report["checks"]:
+        if c["layer"] in ("Linear", "ReLU"):
+            assert c["status"] == "passed", c
+        else:
+            assert c["status"] == "not provided", c
+            assert c["reason"], c
+
+
+BROKEN = {
+    "missing file": (None, "does not exist"),
+    "syntax error": ("def conv2d(:\n", "SyntaxError"),
+    "import error": (
+        "import no_such_module_anywhere\n",
+        "No module named 'no_such_module_anywhere'",
+    ),
+    "not an adapter": ("x = 1\n", "is not an adapter: it has none of the factories"),
+    "bad dtypes": ("dtypes = ('float16',)\ndef relu():\n    pass\n", "lists neither float64"),
+    "raises at import": ("raise RuntimeError('boom')\n", "RuntimeError: boom"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=list(BROKEN))
+def test_an_adapter_that_cannot_be_used_exits_2_with_one_line(case, tmp_path):
+    source, expected = BROKEN[case]
+    adapter = tmp_path / "adapter.py"
+    if source is not None:
+        adapter.write_text(source)
+    run = cnn_oracle(str(adapter), cwd=tmp_path)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnn-oracle: error: "), run.stderr
+    assert expected in lines[0] and "Traceback" not in run.stderr
+
+
+MISBEHAVING = """
+import numpy as np
+
+name = "misbehaving"
+
+
+class WritesItsInput:
+    def forward(self, x):
+        x[...] = 0
+        return x.copy()
+
+    def backward(self, dy):
+        return dy
+
+
+class WrongShape:
+    def __init__(self, weight, bias):
+        weight[...] = 0  # mutates the weights it was handed
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+class Raises:
+    def forward(self, x):
+        raise ValueError("shapes do not align")
+
+
+def relu():
+    return WritesItsInput()
+
+
+def linear(weight, bias):
+    return WrongShape(weight, bias)
+
+
+def flatten():
+    return Raises()
+"""
+
+
+def test_a_misbehaving_adapter_fails_with_messages_naming_its_method(tmp_path):
+    adapter = tmp_path / "adapter.py"
+    adapter.write_text(MISBEHAVING)
+    run, report = checked(adapter, tmp_path, "--", "-k", "seed")
+    assert run.returncode == 1, run.stdout[-3000:]
+    reasons = {c["layer"]: c["reason"] for c in by_status(report, "failed")}
+    assert "relu().forward wrote into its argument 1" in reasons["ReLU"]
+    assert "changed the weight array the suite handed it" in reasons["Linear"]
+    assert "flatten().forward raised ValueError: shapes do not align" in reasons["Flatten"]
+    assert "Traceback" not in run.stdout and "oracle_tests/contract.py" not in run.stdout
