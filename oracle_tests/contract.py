@@ -66,7 +66,12 @@ class Adapter:
 
     @property
     def factories(self) -> list[str]:
-        return [f for f in FACTORIES if callable(getattr(self.obj, f, None))]
+        return _factories(self.obj)
+
+
+def _factories(obj) -> list[str]:
+    """The contract's factories that `obj` has."""
+    return [f for f in FACTORIES if callable(getattr(obj, f, None))]
 
 
 def _import_module(module: str):
@@ -131,8 +136,7 @@ def load_adapter(spec: str | None = None) -> Adapter:
 
 
 def _validated(obj, spec: str, module: str) -> Adapter:
-    found = [f for f in FACTORIES if callable(getattr(obj, f, None))]
-    if not found:
+    if not _factories(obj):
         raise AdapterError(
             f"{spec} is not an adapter: it has none of the factories {', '.join(FACTORIES)}"
         )
@@ -180,8 +184,11 @@ class Implementation:
             not_provided(f"the adapter has no {factory}()", any_arguments=True)
         return f
 
-    def _build(self, factory: str, dtype, args: tuple, given: dict):
+    def _build(self, factory: str, dtype, args: tuple, given: dict | None = None):
+        """(object, call, snapshot): the adapter's factory called on `args`, a description
+        of that call for messages, and copies of the `given` arrays it must leave alone."""
         f = self._factory(factory, dtype)
+        given = given or {}
         kept = _snapshot(given)
         call = f"{factory}({', '.join(_describe(a) for a in args)})"
         try:
@@ -195,38 +202,33 @@ class Implementation:
         _check_kept(call, given, kept)
         return obj, call, kept
 
+    def _layer(self, factory: str, dtype, args: tuple, given: dict | None = None) -> "Layer":
+        obj, call, kept = self._build(factory, dtype, args, given)
+        return Layer(call, obj, given or {}, kept)
+
     def conv2d(self, weight, bias, stride: int = 1, padding: int = 0) -> "Layer":
-        given = {"weight": weight, "bias": bias}
-        obj, call, kept = self._build(
-            "conv2d", weight.dtype, (weight, bias, stride, padding), given
-        )
-        return Layer("Conv2d", call, obj, given, kept, weight.dtype)
+        args, given = (weight, bias, stride, padding), {"weight": weight, "bias": bias}
+        return self._layer("conv2d", weight.dtype, args, given)
 
     def linear(self, weight, bias) -> "Layer":
-        given = {"weight": weight, "bias": bias}
-        obj, call, kept = self._build("linear", weight.dtype, (weight, bias), given)
-        return Layer("Linear", call, obj, given, kept, weight.dtype)
+        return self._layer("linear", weight.dtype, (weight, bias), {"weight": weight, "bias": bias})
 
     def relu(self, dtype) -> "Layer":
-        obj, call, kept = self._build("relu", dtype, (), {})
-        return Layer("ReLU", call, obj, {}, kept, dtype)
+        return self._layer("relu", dtype, ())
 
     def maxpool2d(self, kernel_size: int, stride: int, dtype) -> "Layer":
-        obj, call, kept = self._build("maxpool2d", dtype, (kernel_size, stride), {})
-        return Layer("MaxPool2d", call, obj, {}, kept, dtype)
+        return self._layer("maxpool2d", dtype, (kernel_size, stride))
 
     def flatten(self, dtype) -> "Layer":
-        obj, call, kept = self._build("flatten", dtype, (), {})
-        return Layer("Flatten", call, obj, {}, kept, dtype)
+        return self._layer("flatten", dtype, ())
 
     def cross_entropy(self, dtype) -> "Loss":
-        obj, call, _ = self._build("cross_entropy", dtype, (), {})
-        return Loss(call, obj, dtype)
+        obj, call, _ = self._build("cross_entropy", dtype, ())
+        return Loss(call, obj)
 
     def adam(self, params: list, lr: float, betas: tuple, eps: float) -> "Optimizer":
-        args = (params, lr, betas, eps)
-        obj, call, _ = self._build("adam", params[0].dtype, args, {})
-        return Optimizer(call, obj, params)
+        obj, call, _ = self._build("adam", params[0].dtype, (params, lr, betas, eps))
+        return Optimizer(call, obj)
 
 
 def _describe(a) -> str:
@@ -262,9 +264,9 @@ def _check_array(what: str, out, shape: tuple | None, dtype) -> np.ndarray:
 class _Wrapped:
     """Calls one method of the adapter's object, with the checks every call gets."""
 
-    def __init__(self, layer: str, call: str, obj, given: dict, kept: dict, dtype):
-        self.layer, self.call, self.obj = layer, call, obj
-        self.given, self.kept, self.dtype = given, kept, np.dtype(dtype)
+    def __init__(self, call: str, obj, given: dict | None = None, kept: dict | None = None):
+        self.call, self.obj = call, obj
+        self.given, self.kept = given or {}, kept or {}
 
     def _invoke(self, method: str, *args):
         what = f"{self.call}.{method}"
@@ -289,8 +291,6 @@ class Layer(_Wrapped):
     """forward(x) -> y, backward(dy) -> dx or None, grads -> {"weight", "bias"}."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if x.dtype != self.dtype:
-            not_provided(f"dtype {x.dtype.name} is not among the adapter's dtypes")
         self._x_shape = x.shape
         y = self._invoke("forward", x)
         return _check_array(f"{self.call}.forward", y, None, x.dtype)
@@ -331,13 +331,10 @@ class Layer(_Wrapped):
 class Loss(_Wrapped):
     """forward(logits, labels) -> float, backward() -> dlogits."""
 
-    def __init__(self, call: str, obj, dtype):
-        super().__init__("CrossEntropy", call, obj, {}, {}, dtype)
-
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        self._shape = logits.shape
+        self._logits = (logits.shape, logits.dtype)
         loss = self._invoke("forward", logits, labels)
-        if not (isinstance(loss, float | np.floating) or np.ndim(loss) == 0):
+        if np.ndim(loss) != 0:
             raise CheckFailure(f"{self.call}.forward returned {type(loss).__name__}, not a float")
         try:
             return float(loss)
@@ -346,15 +343,11 @@ class Loss(_Wrapped):
 
     def backward(self) -> np.ndarray:
         d = self._invoke("backward")
-        return _check_array(f"{self.call}.backward", d, self._shape, self.dtype)
+        return _check_array(f"{self.call}.backward", d, *self._logits)
 
 
 class Optimizer(_Wrapped):
     """step(grads) updates the params it was built on, in place."""
-
-    def __init__(self, call: str, obj, params: list):
-        super().__init__("Adam", call, obj, {}, {}, params[0].dtype)
-        self.params = params
 
     def step(self, grads: list) -> None:
         kept = [g.copy() for g in grads]

@@ -11,7 +11,7 @@ Stable API (other test modules import it):
   against J^T c from the full Jacobian; larger ones through random projections
   <J^T c, t> against the directional difference along t, as JAX's check_grads does.
 
-Everything runs in float64 with conftest's FD_EPS, FD_RTOL and FD_ATOL. `f` maps a
+Everything runs in float64 with tolerances.py's FD_EPS, FD_RTOL and FD_ATOL. `f` maps a
 float64 array of x's shape to a float64 array (or scalar) and must be a pure
 function; it always receives a fresh copy, so it may not keep or modify x. Keep x
 away from kinks (ReLU at 0, pooling ties) by more than FD_EPS: see KINK_MARGIN.

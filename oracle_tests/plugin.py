@@ -252,15 +252,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         )
     if not state.checks:
         return
-    rep = report.build(state.adapter, state.checks, time.monotonic() - state.start)
     terminalreporter.section(f"cnn-oracle: {state.adapter.name}")
     for line in pytest_report_header(config):
         terminalreporter.write_line(line)
-    for line in report.summary_lines(rep):
+    for line in report.summary_lines(state.checks):
         terminalreporter.write_line(line)
     for c in state.checks:
         if c["status"] == "failed":
-            first = (c["reason"] or "").splitlines()[0] if c["reason"] else ""
+            first = (c["reason"] or "").partition("\n")[0]
             terminalreporter.write_line(f"FAILED {c['id']}: {first[:300]}")
     missing = [c["id"] for c in state.checks if c["status"] == "not provided"]
     if config.getoption("--require-all") and missing:

@@ -5,6 +5,7 @@
 that `--oracle-json` writes, `markdown` the same as tables.
 """
 
+import functools
 import importlib.metadata
 import platform
 import subprocess
@@ -60,6 +61,7 @@ def finish() -> tuple[float | None, dict | None]:
     return (None, None) if worst is None else (worst[1], worst[2])
 
 
+@functools.cache
 def environment() -> dict:
     """The suite's version and commit, and the versions of what it ran on."""
     try:
@@ -91,7 +93,7 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def summary(checks: list[dict]) -> dict:
@@ -120,11 +122,11 @@ def build(adapter, checks: list[dict], duration: float) -> dict:
     }
 
 
-def summary_lines(report: dict) -> list[str]:
+def summary_lines(checks: list[dict]) -> list[str]:
     """The per-layer table, as printed at the end of a run."""
     lines = [f"{'layer':<13}" + "".join(f"{s:>18}" for s in STATUSES)]
     total = Counter()
-    for layer, row in report["summary"].items():
+    for layer, row in summary(checks).items():
         if not any(row.values()):
             continue
         total.update(row)

@@ -10,6 +10,8 @@ with a message naming its rule. Also: NaN, floor mode, overlapping windows, memo
 layouts, finite differences, and pooling real MNIST activations.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch.nn.functional as F
@@ -88,21 +90,29 @@ def tie_rule(x, k: int, s: int, dy, dx) -> str | None:
     return None
 
 
-def compare_with_torch(impl, x, k: int, s: int, rng, quantity: str = "dx") -> None:
-    """y and dx against torch; a tie-rule mismatch is named, not shown as an array diff."""
-    y, dx, dy = run_maxpool2d(impl, x, k, s, rng)
-    yt, dxt = torch_maxpool2d(x, k, s, dy)
-    compare(LAYER, "y", y, yt)
+@contextlib.contextmanager
+def tie_rule_named(x, k: int, s: int, dy, dx, then: str = "", advice: str = ""):
+    """Re-raise a failed comparison of dx as the tie rule it shows, when it shows one."""
     try:
-        compare(LAYER, quantity, dx, dxt)
+        yield
     except CheckFailure as err:
         rule = tie_rule(x, k, s, dy, dx)
         if rule is None:
             raise
         raise CheckFailure(
-            f"{LAYER} {rule}; torch routes it to the first maximum (row-major) only. "
-            f"An `x == max` mask does this; keep only the first winner per window. [{err}]"
+            f"{LAYER} {rule}{then}; torch routes it to the first maximum (row-major) "
+            f"only.{advice} [{err}]"
         ) from None
+
+
+def compare_with_torch(impl, x, k: int, s: int, rng, quantity: str = "dx") -> None:
+    """y and dx against torch; a tie-rule mismatch is named, not shown as an array diff."""
+    y, dx, dy = run_maxpool2d(impl, x, k, s, rng)
+    yt, dxt = torch_maxpool2d(x, k, s, dy)
+    compare(LAYER, "y", y, yt)
+    advice = " An `x == max` mask does this; keep only the first winner per window."
+    with tie_rule_named(x, k, s, dy, dx, advice=advice):
+        compare(LAYER, quantity, dx, dxt)
 
 
 @check("y, dx")
@@ -140,16 +150,10 @@ def test_maxpool2d_tied_windows_pass_their_gradient_to_their_maxima_only(
         not (dxw * off_max).any(),
         f"{LAYER} sends gradient to a position that is not its window's maximum",
     )
-    try:
+    with tie_rule_named(
+        x, k, s, dy, dx, then=", so the window passes on more gradient than it received"
+    ):
         compare(LAYER, "dx summed over each window", dxw.sum(axis=-1), dy, oracle="dy")
-    except CheckFailure as err:
-        rule = tie_rule(x, k, s, dy, dx)
-        if rule is None:
-            raise
-        raise CheckFailure(
-            f"{LAYER} {rule}, so the window passes on more gradient than it received; "
-            f"torch routes it to the first maximum (row-major) only. [{err}]"
-        ) from None
     covered = np.zeros(x.shape, dtype=bool)
     covered[:, :, : s * (y.shape[2] - 1) + k, : s * (y.shape[3] - 1) + k] = True
     expect(not dx[~covered].any(), f"{LAYER} sends gradient to a position outside every window")
@@ -267,13 +271,11 @@ def test_maxpool2d_gradient_matches_finite_differences(impl, case, seed):
 def test_maxpool2d_routes_real_mnist_plateaus_like_torch(impl, mnist, dtype):
     # torch's Conv2d(1, 8, 3) with bias +0.1, then ReLU, on 64 real images: the blank
     # background becomes a plateau of relu(0.1) = 0.1, and most 2x2 windows tie.
-    import torch
-
     x = mnist[0][:64].astype(dtype)
     rng = np.random.default_rng(0)
     w = rng.uniform(-1 / 3, 1 / 3, (8, 1, 3, 3)).astype(dtype)
-    h = F.relu(F.conv2d(to_torch(x), to_torch(w), torch.full((8,), 0.1, dtype=to_torch(x).dtype)))
-    h = h.numpy()  # (64, 8, 26, 26)
+    b = np.full(8, 0.1, dtype=dtype)
+    h = F.relu(F.conv2d(to_torch(x), to_torch(w), to_torch(b))).numpy()  # (64, 8, 26, 26)
     hw = windows(h, 2, 2)
     tied = float(((hw == hw.max(axis=-1, keepdims=True)).sum(axis=-1) > 1).mean())
     assert tied > 0.5, f"only {tied:.0%} of the windows tie: the check would mean little"

@@ -17,7 +17,7 @@ from ..contract import not_provided
 from ..finite_diff import FD_TOL, ORACLE, check_vjp, fd_jacobian
 from ..plugin import check
 from ..strategies import DTYPES
-from ..tolerances import KINK_MARGIN, CheckFailure, compare, to_torch
+from ..tolerances import KINK_MARGIN, CheckFailure, compare, expect, to_torch
 
 LAYER = "Network"
 BIAS = pytest.mark.parametrize("bias", [True, False], ids=["bias", "no bias"])
@@ -100,7 +100,11 @@ def torch_twin(params: list) -> nn.Sequential:
         nn.Linear(128, 10, bias=bias),
     ).to(TORCH_DTYPE[params[0].dtype])
     with torch.no_grad():
-        for tp, p in zip(net.parameters(), [p for p in params if p is not None], strict=True):
+        given = [p for p in params if p is not None]
+        for (name, tp), p in zip(net.named_parameters(), given, strict=True):
+            expect(
+                tuple(tp.shape) == p.shape, f"{name}: shape {p.shape} vs torch {tuple(tp.shape)}"
+            )
             tp.copy_(torch.from_numpy(p))
     return net
 
@@ -188,8 +192,7 @@ def test_network_adam_trajectory_matches_torch_at_every_step(impl, mnist, dtype)
     tol = FLOAT32_TRAJECTORY_TOL if np.dtype(dtype) == np.float32 else None
     params = he_weights(0, dtype)
     twin = torch_twin(params)
-    net = Network(impl, [p.copy() for p in params])
-    live = net.params
+    live = [p.copy() for p in params]  # the adapter's Adam updates these in place
     optimizer = impl.adam(live, 1e-3, (0.9, 0.999), 1e-8)
     torch_opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
     for step, idx in enumerate(batches(mnist, TRAJECTORY_STEPS), start=1):

@@ -31,6 +31,15 @@ def run_relu(impl, x: np.ndarray, dy: np.ndarray):
     return layer.forward(x), layer.backward_dx(dy)
 
 
+def compare_with_torch(impl, x: np.ndarray, dy: np.ndarray, where: str = ""):
+    """The adapter's y and dx against torch's (quantities "y" + where, "dx" + where)."""
+    y, dx = run_relu(impl, x, dy)
+    yt, dxt = torch_relu(x, dy)
+    compare(LAYER, f"y{where}", y, yt)
+    compare(LAYER, f"dx{where}", dx, dxt)
+    return y, dx
+
+
 def special_values(rng: np.random.Generator, shape: tuple, dtype) -> np.ndarray:
     """N(0, 1) with a quarter exact zeros (+0 and -0) and some NaN."""
     x = rng.standard_normal(shape)
@@ -49,10 +58,7 @@ def test_relu_matches_torch_on_the_seed_shapes_with_exact_zeros(impl, shape, dty
     x = rng.standard_normal(shape).astype(dtype)
     x[rng.random(shape) < 0.3] = 0.0  # exact zeros, as after max(0, .) on a blank background
     dy = rng.standard_normal(shape).astype(dtype)
-    y, dx = run_relu(impl, x, dy)
-    yt, dxt = torch_relu(x, dy)
-    compare(LAYER, "y", y, yt)
-    compare(LAYER, "dx", dx, dxt)
+    compare_with_torch(impl, x, dy)
 
 
 @check("y, dx")
@@ -62,10 +68,7 @@ def test_relu_matches_torch_with_zeros_and_nan(impl, shape, dtype, seed):
     rng = np.random.default_rng(seed)
     x = special_values(rng, shape, dtype)
     dy = rng.standard_normal(shape).astype(dtype)
-    y, dx = run_relu(impl, x, dy)
-    yt, dxt = torch_relu(x, dy)
-    compare(LAYER, "y", y, yt)
-    compare(LAYER, "dx", dx, dxt)
+    compare_with_torch(impl, x, dy)
 
 
 @check("dx at exactly 0")
@@ -89,10 +92,7 @@ def test_relu_propagates_nan_and_passes_its_gradient_like_torch(impl):
     # NaN (x <= 0 is False there).
     x = np.array([[np.nan, -1.0, np.nan]], dtype=np.float32)
     dy = np.array([[2.0, 3.0, -4.0]], dtype=np.float32)
-    y, dx = run_relu(impl, x, dy)
-    yt, dxt = torch_relu(x, dy)
-    compare(LAYER, "y at NaN", y, yt)
-    compare(LAYER, "dx at NaN", dx, dxt)
+    compare_with_torch(impl, x, dy, " at NaN")
 
 
 @check("y, dx (other memory layouts)")
@@ -103,10 +103,7 @@ def test_relu_noncontiguous_input_matches_torch_and_stays_unwritten(impl, layout
     x = special_values(rng, (2, 3, 5, 4), dtype)
     dy = rng.standard_normal(x.shape).astype(dtype)
     xv, dyv = with_layout(x, layout, rng), with_layout(dy, layout, rng)
-    y, dx = run_relu(impl, xv, dyv)
-    yt, dxt = torch_relu(x, dy)
-    compare(LAYER, "y", y, yt)
-    compare(LAYER, "dx", dx, dxt)
+    y, dx = compare_with_torch(impl, xv, dyv)
     for out in (y, dx):
         out[...] = 7  # an output that is a view of the input would write back now
     expect(np.array_equal(xv, x, equal_nan=True), f"{LAYER} output writes into its {layout} input")

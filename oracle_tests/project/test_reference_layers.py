@@ -15,6 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from reference import Adam, Conv2d, Linear, MaxPool2d
 from reference.layers.conv import conv2d_backward, conv2d_forward
 
+from ..checks.test_conv2d import random_conv
 from ..strategies import (
     LAYOUTS,
     TIE_FILLS,
@@ -27,12 +28,6 @@ from ..strategies import (
     with_layout,
 )
 from ..tolerances import compare, to_torch
-
-
-def random_conv(case: ConvCase, dtype, rng):
-    x = rng.standard_normal((case.N, case.C_in, case.H, case.W)).astype(dtype)
-    w = rng.uniform(-0.5, 0.5, (case.C_out, case.C_in, case.k, case.k)).astype(dtype)
-    return x, w, rng.uniform(-0.5, 0.5, case.C_out).astype(dtype)
 
 
 @given(case=conv_cases(), layout=st.sampled_from(LAYOUTS), dtype=dtypes, seed=seeds)

@@ -21,43 +21,19 @@ from hypothesis import strategies as st
 from reference import Adam, MaxPool2d, ReLU, SeedCNN, SoftmaxCrossEntropy, TrainConfig, train
 from reference.training import epoch_batches, shuffle_rng
 
+from ..checks.test_network import FLOAT32_TRAJECTORY_TOL, NAMES, TRAJECTORY_STEPS, pool_windows
+from ..checks.test_network import torch_twin as network_twin
 from ..strategies import FILLS, dtypes, filled, seeds
 from ..tolerances import compare, to_torch
 
 LAYER = "SeedCNN"
 DTYPES = [np.float64, np.float32]
-TORCH_DTYPE = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
-# torch's names for nn.Sequential's parameters, in the order parameters() must follow.
-PARAM_NAMES = ["0.weight", "0.bias", "4.weight", "4.bias", "6.weight", "6.bias"]
-TRAJECTORY_STEPS = 50
-# float32 trajectories: parameters only; the loss keeps compare()'s defaults. In
-# float32 each gradient carries rounding errors of ~1e-9 (ulps of the ~1e-2 terms it
-# sums), far inside compare()'s gradient tolerance. But where a gradient element is
-# itself ~1e-9, Adam's first steps divide it by |g| + eps with eps = 1e-8, so that
-# element's update lr * g / (|g| + eps) moves by up to ~lr * 1e-9 / 1e-8 = 1e-4. With
-# torch's default init we measured 3.8e-5 on one fc1 weight at step 1 (every other
-# parameter stayed below 1.5e-6); with SeedCNN's He init, whose gradients are larger,
-# 8.3e-7 at most, but any batch order or init can bring such an element back.
-# float64 keeps TOLERANCES[float64]: there the same effect is ~1e-13.
-FLOAT32_TRAJECTORY_TOL = {"rtol": 1.3e-6, "atol": 1e-4}
+PARAM_NAMES = NAMES  # torch's names, in the order SeedCNN.parameters() must follow
 
 
 def torch_twin(model: SeedCNN) -> nn.Sequential:
     """The seed's torch network, in the model's dtype, holding copies of its weights."""
-    net = nn.Sequential(
-        nn.Conv2d(1, 8, 3),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(1352, 128),
-        nn.ReLU(),
-        nn.Linear(128, 10),
-    ).to(TORCH_DTYPE[model.parameters()[0].dtype])
-    with torch.no_grad():
-        for (name, tp), p in zip(net.named_parameters(), model.parameters(), strict=True):
-            assert tuple(tp.shape) == p.shape, f"{LAYER} {name}: shape {p.shape} vs {tp.shape}"
-            tp.copy_(torch.from_numpy(p))
-    return net
+    return network_twin(model.parameters())
 
 
 def seed_batches(mnist, n: int) -> list[np.ndarray]:
@@ -93,13 +69,6 @@ def tied_window_fraction(model: SeedCNN, x: np.ndarray) -> float:
     r = model.layers[1].forward(model.layers[0].forward(x))  # (N, 8, 26, 26)
     top2 = np.sort(pool_windows(r), axis=-1)[..., -2:]  # (N, 8, 13, 13, 2)
     return float(((top2[..., 1] > 0) & (top2[..., 0] == top2[..., 1])).mean())
-
-
-def pool_windows(r: np.ndarray) -> np.ndarray:
-    """(N, C, 26, 26) -> the 2x2 windows of MaxPool2d(2), (N, C, 13, 13, 4)."""
-    N, C, H, W = r.shape
-    w = r.reshape(N, C, H // 2, 2, W // 2, 2)  # (N, C, 13, 2, 13, 2)
-    return w.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // 2, W // 2, 4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
