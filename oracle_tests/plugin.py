@@ -12,6 +12,7 @@ any other implementation.
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -262,6 +263,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             first = (c["reason"] or "").partition("\n")[0]
             terminalreporter.write_line(f"FAILED {c['id']}: {first[:300]}")
     missing = [c["id"] for c in state.checks if c["status"] == "not provided"]
+    reasons = Counter(c["reason"] for c in state.checks if c["status"] == "not provided")
+    for reason, n in reasons.most_common():
+        terminalreporter.write_line(f"NOT PROVIDED ({n}): {reason.removeprefix('not provided: ')}")
     if config.getoption("--require-all") and missing:
         terminalreporter.write_line(
             f"cnn-oracle: --require-all: {len(missing)} checks not provided, e.g. {missing[0]}"

@@ -230,7 +230,9 @@ def test_script_run_as_a_process_exits_with_one_line_and_no_traceback(
     tmp_path, request, argv, code, message
 ):
     if code == 1:
-        request.getfixturevalue("mnist")  # this run loads MNIST: skip or fail as the mnist fixture says
+        request.getfixturevalue(
+            "mnist"
+        )  # this run loads MNIST: skip or fail as the mnist fixture says
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), *argv, "--out", str(tmp_path)],
         cwd=REPO,
