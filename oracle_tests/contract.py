@@ -21,6 +21,8 @@ import pytest
 from hypothesis import reject
 from hypothesis.control import currently_in_test_context
 
+from .tape import TAPE, copied
+
 FACTORIES = ("conv2d", "linear", "relu", "maxpool2d", "flatten", "cross_entropy", "adam")
 SUPPORTED_DTYPES = ("float64", "float32")
 DEFAULT_IMPL = "reference.adapter"
@@ -185,8 +187,9 @@ class Implementation:
         return f
 
     def _build(self, factory: str, dtype, args: tuple, given: dict | None = None):
-        """(object, call, snapshot): the adapter's factory called on `args`, a description
-        of that call for messages, and copies of the `given` arrays it must leave alone."""
+        """(object, call, snapshot, record): the adapter's factory called on `args`, a
+        description of that call for messages, copies of the `given` arrays it must leave
+        alone, and its record on the tape (None unless the tape records)."""
         f = self._factory(factory, dtype)
         given = given or {}
         kept = _snapshot(given)
@@ -200,11 +203,11 @@ class Implementation:
         except Exception as err:
             raise CheckFailure(f"adapter {call} raised {type(err).__name__}: {err}") from None
         _check_kept(call, given, kept)
-        return obj, call, kept
+        return obj, call, kept, TAPE.built(factory, args, call)
 
     def _layer(self, factory: str, dtype, args: tuple, given: dict | None = None) -> "Layer":
-        obj, call, kept = self._build(factory, dtype, args, given)
-        return Layer(call, obj, given or {}, kept)
+        obj, call, kept, rec = self._build(factory, dtype, args, given)
+        return Layer(call, obj, given or {}, kept, rec)
 
     def conv2d(self, weight, bias, stride: int = 1, padding: int = 0) -> "Layer":
         args, given = (weight, bias, stride, padding), {"weight": weight, "bias": bias}
@@ -223,12 +226,12 @@ class Implementation:
         return self._layer("flatten", dtype, ())
 
     def cross_entropy(self, dtype) -> "Loss":
-        obj, call, _ = self._build("cross_entropy", dtype, ())
-        return Loss(call, obj)
+        obj, call, _, rec = self._build("cross_entropy", dtype, ())
+        return Loss(call, obj, rec=rec)
 
     def adam(self, params: list, lr: float, betas: tuple, eps: float) -> "Optimizer":
-        obj, call, _ = self._build("adam", params[0].dtype, (params, lr, betas, eps))
-        return Optimizer(call, obj)
+        obj, call, _, rec = self._build("adam", params[0].dtype, (params, lr, betas, eps))
+        return Optimizer(call, obj, rec=rec, params=params)
 
 
 def _describe(a) -> str:
@@ -264,9 +267,10 @@ def _check_array(what: str, out, shape: tuple | None, dtype) -> np.ndarray:
 class _Wrapped:
     """Calls one method of the adapter's object, with the checks every call gets."""
 
-    def __init__(self, call: str, obj, given: dict | None = None, kept: dict | None = None):
+    def __init__(self, call: str, obj, given=None, kept=None, rec=None, params=None):
         self.call, self.obj = call, obj
         self.given, self.kept = given or {}, kept or {}
+        self.rec, self.params = rec, params  # its tape record; an optimizer's parameters
 
     def _invoke(self, method: str, *args):
         what = f"{self.call}.{method}"
@@ -274,12 +278,16 @@ class _Wrapped:
         if not callable(fn):
             raise CheckFailure(f"the object returned by adapter {self.call} has no {method}()")
         before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
+        taped = copied(args) if self.rec is not None else None
         try:
             out = fn(*args)
         except NotImplementedError as err:
             not_provided(f"{what}: {err}" if str(err) else f"{what} raised NotImplementedError")
         except Exception as err:
+            TAPE.called(self.rec, method, taped, raised=type(err).__name__)
             raise CheckFailure(f"{what} raised {type(err).__name__}: {err}") from None
+        # An optimizer's output is the parameters it updated in place.
+        TAPE.called(self.rec, method, taped, out if self.params is None else self.params)
         for i, (a, copy) in enumerate(zip(args, before, strict=True)):
             if copy is not None and not _unchanged(a, copy):
                 raise CheckFailure(f"{what} wrote into its argument {i + 1} ({_describe(a)})")
@@ -317,6 +325,8 @@ class Layer(_Wrapped):
                 f"after backward, {self.call}.grads is {type(g).__name__}, expected a dict "
                 "with 'weight' and 'bias'"
             )
+        wanted = {k: g[k] for k, p in self.given.items() if p is not None and k in g}
+        TAPE.called(self.rec, "grads", (), wanted)
         out = {}
         for k, p in self.given.items():
             if p is None:

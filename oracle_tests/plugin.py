@@ -9,6 +9,7 @@ Without --impl the checks run on the reference's adapter, through the same path 
 any other implementation.
 """
 
+import functools
 import json
 import os
 import time
@@ -21,6 +22,7 @@ from hypothesis.errors import Unsatisfiable
 
 from . import contract, report
 from .contract import CheckFailure, Implementation, load_adapter
+from .tape import TAPE
 
 ENV_VAR = "CNN_ORACLE_IMPL"
 CHECKS_PACKAGE = "oracle_tests.checks"
@@ -168,6 +170,9 @@ def pytest_runtest_setup(item):
     report.begin()
 
 
+_DIAGNOSIS = pytest.StashKey[dict]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
     try:
@@ -177,6 +182,56 @@ def pytest_pyfunc_call(pyfuncitem):
             raise
         reasons = sorted(set(contract.DECLINED))
         pytest.skip(f"not provided: every example was declined: {'; '.join(reasons)}")
+    except Exception as exc:  # a CheckFailure, or several in a hypothesis ExceptionGroup
+        expected = pyfuncitem.get_closest_marker("xfail") is not None
+        if _is_check(pyfuncitem) and _owned(exc) and not expected:
+            pyfuncitem.stash[_DIAGNOSIS] = _diagnose(pyfuncitem)
+        raise
+
+
+def _diagnose(item) -> dict | None:
+    """Run the failed check again with the tape on, and diagnose its last example.
+
+    Only failures pay for this. Hypothesis replays the failing example (the "ci"
+    profile is derandomized); the tape restarts with every example, so it ends holding
+    the failing one.
+    """
+    from .diagnosis import diagnose
+
+    fn = item.obj
+    kwargs = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    hyp = getattr(fn, "hypothesis", None)
+    inner = hyp.inner_test if hyp is not None else None
+    if hyp is not None:
+
+        @functools.wraps(inner)
+        def each_example(*args, **kw):
+            TAPE.reset()
+            return inner(*args, **kw)
+
+        hyp.inner_test = each_example  # hypothesis's documented hook for wrapping a test
+    TAPE.reset()
+    TAPE.recording = True
+    failed = False
+    try:
+        with report.muted():
+            fn(**kwargs)
+    except (Exception, pytest.skip.Exception, pytest.fail.Exception):
+        failed = True
+    finally:
+        TAPE.recording = False
+        if hyp is not None:
+            hyp.inner_test = inner
+    try:
+        if not failed:
+            return {
+                "diagnosed": [],
+                "layers": [],
+                "text": "diagnosis: none (it passed when run again)",
+            }
+        return diagnose(TAPE)
+    finally:
+        TAPE.reset()
 
 
 def _message(exc: BaseException) -> str:
@@ -202,6 +257,9 @@ def pytest_runtest_makereport(item, call):
         return rep
     if rep.failed and call.excinfo is not None and _owned(call.excinfo.value):
         rep.longrepr = _message(call.excinfo.value)
+        found = item.stash.get(_DIAGNOSIS, None)
+        if found:
+            rep.longrepr += "\n" + found["text"]
     if rep.skipped and isinstance(rep.longrepr, tuple):
         # Point "not provided" at the check, not at the suite's helper that said so.
         rep.longrepr = (str(item.path), item.location[1] + 1, rep.longrepr[2])
@@ -235,6 +293,7 @@ def _finish(item, rep, call) -> None:
             "reason": reason,
             "max_abs_err": max_err,
             "tolerance": tol,
+            "diagnosis": item.stash.get(_DIAGNOSIS, None) if status == "failed" else None,
         }
     )
 
@@ -262,6 +321,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         if c["status"] == "failed":
             first = (c["reason"] or "").partition("\n")[0]
             terminalreporter.write_line(f"FAILED {c['id']}: {first[:300]}")
+    for line in report.diagnosis_lines(state.checks):
+        terminalreporter.write_line(line)
     missing = [c["id"] for c in state.checks if c["status"] == "not provided"]
     reasons = Counter(c["reason"] for c in state.checks if c["status"] == "not provided")
     for reason, n in reasons.most_common():

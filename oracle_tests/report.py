@@ -5,6 +5,7 @@
 that `--oracle-json` writes, `markdown` the same as tables.
 """
 
+import contextlib
 import functools
 import importlib.metadata
 import platform
@@ -21,6 +22,18 @@ STATUSES = ("passed", "failed", "not provided", "expected failure")
 # (layer, quantity, dtype, oracle) -> the largest errors over every comparison of it.
 ERRORS: dict[tuple[str, str, str, str], dict] = {}
 _current: dict | None = None
+_muted = False
+
+
+@contextlib.contextmanager
+def muted():
+    """Record nothing meanwhile (the diagnosis's second run of a failed check)."""
+    global _muted
+    _muted = True
+    try:
+        yield
+    finally:
+        _muted = False
 
 
 def begin() -> None:
@@ -31,6 +44,8 @@ def begin() -> None:
 
 def record_comparison(layer, quantity, dtype, oracle, err, rel, bound, tol) -> None:
     """Fold one comparison into the error table and into the current check."""
+    if _muted:
+        return
     row = ERRORS.setdefault(
         (layer, quantity, dtype, oracle),
         {"checks": 0, "max_abs_err": 0.0, "max_rel_err": 0.0, "rtol": 0.0, "atol": 0.0},
@@ -102,8 +117,43 @@ def summary(checks: list[dict]) -> dict:
     return {layer: {s: counts[layer, s] for s in STATUSES} for layer in LAYERS}
 
 
+def diagnosis_summary(checks: list[dict]) -> dict:
+    """The run's diagnosis: per layer that a failing check found differing, how many
+    checks reach it and which known bugs they name; `diagnosed`, for each layer, the
+    bugs named by the most checks."""
+    layers: dict[str, dict] = {}
+    for c in checks:
+        for found in (c.get("diagnosis") or {}).get("layers", []):
+            row = layers.setdefault(found["layer"], {"failing_checks": 0, "matches": Counter()})
+            row["failing_checks"] += 1
+            row["matches"].update(found["matches"])
+    diagnosed = []
+    for row in layers.values():
+        top = max(row["matches"].values(), default=0)
+        diagnosed += [m for m, n in row["matches"].items() if n == top]
+        row["matches"] = dict(row["matches"].most_common())
+    return {"diagnosed": diagnosed, "layers": layers}
+
+
+def diagnosis_lines(checks: list[dict]) -> list[str]:
+    """One DIAGNOSIS line per layer that failing checks found differing."""
+    from .mutants.catalogue import CATALOGUE
+
+    lines = []
+    for layer, row in diagnosis_summary(checks)["layers"].items():
+        head = f"DIAGNOSIS {layer} ({row['failing_checks']} failing checks differ there): "
+        if not row["matches"]:
+            lines.append(head + "no known bug matches")
+            continue
+        for name, n in row["matches"].items():
+            lines.append(head + f"matches `{name}` in {n}: {CATALOGUE[name].diagnosis}")
+    return lines
+
+
 def build(adapter, checks: list[dict], duration: float) -> dict:
     """The report object that --oracle-json writes."""
+    from .diagnosis import conventions
+
     return {
         "implementation": {
             "name": adapter.name,
@@ -115,6 +165,8 @@ def build(adapter, checks: list[dict], duration: float) -> dict:
         "duration_seconds": round(duration, 1),
         "checks": checks,
         "summary": summary(checks),
+        "diagnosis": diagnosis_summary(checks),
+        "conventions": conventions(checks),
         "errors": [
             {"layer": k[0], "quantity": k[1], "dtype": k[2], "oracle": k[3], **v}
             for k, v in sorted(ERRORS.items())
@@ -154,6 +206,22 @@ def markdown(report: dict, tolerances: dict) -> str:
     for layer, row in report["summary"].items():
         if any(row.values()):
             lines.append(f"| {layer} | " + " | ".join(str(row[s]) for s in STATUSES) + " |")
+    lines += [
+        "",
+        "## Conventions",
+        "",
+        "| convention | observed | torch's |",
+        "| --- | --- | --- |",
+    ]
+    for name, conv in report["conventions"].items():
+        lines.append(f"| {name} | {conv['observed']} | {conv['torch']} |")
+    diagnosis = report["diagnosis"]["layers"]
+    if diagnosis:
+        lines += ["", "## Diagnosis", "", "| layer | failing checks | known bugs matched |"]
+        lines.append("| --- | ---: | --- |")
+        for layer, row in diagnosis.items():
+            named = ", ".join(f"`{m}` ({n})" for m, n in row["matches"].items()) or "none"
+            lines.append(f"| {layer} | {row['failing_checks']} | {named} |")
     lines += [
         "",
         "## Checks",

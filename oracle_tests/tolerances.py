@@ -33,7 +33,21 @@ FD_ATOL = 1e-7
 # Inputs are kept this far from kinks (ReLU at 0, pooling ties) so that a step of
 # FD_EPS never crosses one: 1000 steps of margin.
 KINK_MARGIN = 1e-3
-EXACT = {"rtol": 0.0, "atol": 0.0}  # for results that are right or wrong, bit for bit
+EXACT = {"rtol": 0.0, "atol": 0.0}
+# The diagnosis (diagnosis.py) asks whether two implementations agree on one call: the
+# adapter and the reference replayed on the same inputs, with or without a known bug
+# planted. |a - b| <= rtol |b| + scale max|b| + atol, elementwise. The scale term is
+# there because two correct float32 codes summing a reduction in different orders
+# differ by ~u S (see float32_sum_tol below), S the sum of the terms' magnitudes, which
+# can be large against a small element of the result; 1e-5 of the output's largest
+# element covers S up to ~100x it. The known bugs move outputs by far more: a factor of
+# N, a permuted kernel, a gradient sent to the wrong element. float64 keeps rounding
+# room only (~1e-13 here), and stays ~1e4 below float32's precision, so "computes in
+# float32" is told apart from correct.
+MATCH = {
+    np.dtype(np.float64): {"rtol": 1e-9, "scale": 1e-11, "atol": 1e-300},
+    np.dtype(np.float32): {"rtol": 1e-4, "scale": 1e-5, "atol": 1e-30},
+}  # for results that are right or wrong, bit for bit
 
 # float32 weight and bias gradients of Conv2d and Linear sum over the whole batch (and
 # image): up to thousands of products. Two summation orders of n terms differ by up to

@@ -37,17 +37,22 @@ def route(dy, x, y, k: int, s: int, rule: str, assign: bool = False):
     """dx of max pooling, and the winner mask, with tie rule `rule`:
 
     "torch": the first maximum in row-major window order (the last NaN if the window
-    holds NaN); "last": the last maximum; "all": every position equal to the maximum.
-    assign=True overwrites where overlapping windows share a winner instead of adding.
+    holds NaN); "last": the last maximum; "all": every position where x == max (so a
+    window holding NaN passes on nothing, as that mask does); "split": the maxima (or
+    NaNs) share the gradient evenly. assign=True overwrites where overlapping windows
+    share a winner instead of adding.
     """
     Ho, Wo = y.shape[2:]
     offsets = [(i, j) for i in range(k) for j in range(k)]  # row-major window order
     view = [(..., slice(i, i + s * Ho, s), slice(j, j + s * Wo, s)) for i, j in offsets]
     nan_y = np.isnan(y)
-    hits = np.stack([(x[v] == y) | (np.isnan(x[v]) & nan_y) for v in view])  # (k*k, N, C, Ho, Wo)
+    equal = np.stack([x[v] == y for v in view])  # (k*k, N, C, Ho, Wo)
+    hits = equal | np.stack([np.isnan(x[v]) & nan_y for v in view])
     first = hits & (np.cumsum(hits, axis=0) == 1)
     last = hits & (np.cumsum(hits[::-1], axis=0)[::-1] == 1)
-    keep = {"torch": np.where(nan_y, last, first), "last": last, "all": hits}[rule]
+    keep = {"torch": np.where(nan_y, last, first), "last": last, "all": equal, "split": hits}
+    keep = keep[rule]
+    share = keep.sum(axis=0) if rule == "split" else 1  # (N, C, Ho, Wo): winners per window
     dx = np.zeros(x.shape, dtype=None if dy is None else dy.dtype)
     mask = np.zeros(x.shape, dtype=bool)
     for n, v in enumerate(view):
@@ -57,7 +62,7 @@ def route(dy, x, y, k: int, s: int, rule: str, assign: bool = False):
         if assign:
             dx[v] = np.where(keep[n], dy, dx[v])
         else:
-            dx[v] += np.where(keep[n], dy, 0)
+            dx[v] += np.where(keep[n], dy / share, 0).astype(dy.dtype)
     return dx, mask
 
 
@@ -84,6 +89,11 @@ def _rerouted_pool(p, rule: str, assign: bool = False) -> None:
     bug="Ties sent to every maximum: the obvious NumPy backward `dy * (x == max)`. On "
     "MNIST's ReLU plateau most windows tie and conv gradients come out several times too big.",
     kill=[POOL_TIES, POOL_TORCH],
+    diagnosis=(
+        "the gradient goes to every tied maximum (an `x == max` mask); torch sends it to "
+        "the first maximum of the window only: keep one winner per window (np.argmax over "
+        "the window)."
+    ),
 )
 def pool_ties_to_every_max(p):
     _rerouted_pool(p, "all")
@@ -93,15 +103,36 @@ def pool_ties_to_every_max(p):
     bug="Ties sent to the LAST maximum (a `>=` instead of `>` in the scan, or argmax over "
     "the reversed window); torch's CPU kernel keeps the first.",
     kill=[POOL_TIES, POOL_TORCH],
+    diagnosis=(
+        "the gradient goes to the last tied maximum; torch sends it to the first one "
+        "(row-major): scan with `>`, not `>=`, or take np.argmax."
+    ),
 )
 def pool_ties_to_last_max(p):
     _rerouted_pool(p, "last")
 
 
 @mutant(
+    bug="Ties share the gradient evenly (dy * mask / mask.sum(), a 'fair' reading of the "
+    "derivative of max at a tie); torch gives it all to the first maximum.",
+    kill=[POOL_TIES, POOL_TORCH],
+    diagnosis=(
+        "the gradient is split evenly among tied maxima; torch sends it all to the first "
+        "maximum of the window: keep one winner per window (np.argmax over the window)."
+    ),
+)
+def pool_ties_split_evenly(p):
+    _rerouted_pool(p, "split")
+
+
+@mutant(
     bug="Overlapping windows (stride < kernel) that share a winner overwrite its gradient "
     "(dx[idx] = dy, the non-overlapping fast path used for every stride) instead of adding.",
     kill=[TP + "test_maxpool2d_overlapping_windows_accumulate_the_gradient"],
+    diagnosis=(
+        "overlapping windows that share a winner overwrite its gradient; they must add "
+        "up: np.add.at(dx, idx, dy) instead of dx[idx] = dy."
+    ),
 )
 def pool_overlapping_gradients_overwrite(p):
     _rerouted_pool(p, "torch", assign=True)
@@ -120,6 +151,10 @@ def control_pool_rerouted_like_torch(p):
     bug="ceil_mode: a partial window at the bottom/right edge (padded with -inf) is kept "
     "instead of dropped; same shapes as floor mode whenever (H - k) % s == 0.",
     kill=[TP + "test_maxpool2d_floor_mode_drops_the_remainder"],
+    diagnosis=(
+        "a partial window at the edge is kept (ceil mode); torch's default floor mode "
+        "drops the remainder: Ho = (H - k) // s + 1."
+    ),
 )
 def pool_ceil_mode(p):
     fwd = p.original(POOL, "maxpool2d_forward")
@@ -150,6 +185,10 @@ def pool_ceil_mode(p):
     bug="NaN skipped instead of propagated (np.nanmax, or a `val > max` scan that NaN "
     "never wins): a diverging network's NaN is silently hidden by the pool.",
     kill=[TP + "test_maxpool2d_nan_propagates_and_routes_gradient_like_torch"],
+    diagnosis=(
+        "NaN is skipped (np.nanmax, or a `>` scan NaN never wins); torch propagates it: a "
+        "window holding NaN outputs NaN and its gradient goes to the NaN."
+    ),
 )
 def pool_ignores_nan(p):
     fwd = p.original(POOL, "maxpool2d_forward")
@@ -164,6 +203,10 @@ def pool_ignores_nan(p):
     bug="Windows read with strides computed as if the input were C-contiguous: right on "
     "the network's own arrays, garbage on transposed, Fortran, sliced or flipped views.",
     kill=[TP + "test_maxpool2d_noncontiguous_input_matches_torch_and_stays_unwritten"],
+    diagnosis=(
+        "the windows are read with strides computed as if the input were C-contiguous; "
+        "take x.strides from the array (or np.ascontiguousarray(x) first)."
+    ),
 )
 def pool_reads_memory_as_c_contiguous(p):
     fwd = p.original(POOL, "maxpool2d_forward")
@@ -178,6 +221,9 @@ def pool_reads_memory_as_c_contiguous(p):
     bug="ReLU'(0) = 1: the mask is x >= 0 instead of x > 0 (torch's threshold_backward "
     "gives 0 at 0); exact zeros are common after max(0, .) and on MNIST's background.",
     kill=[TR + "gradient_at_exact_zero_is_zero", RELU_TORCH],
+    diagnosis=(
+        "ReLU'(0) = 1 (a mask x >= 0); torch's gradient at exactly 0 is 0: mask with x > 0."
+    ),
 )
 def relu_gradient_at_zero_is_one(p):
     fwd = p.original(RELU, "relu_forward")
@@ -190,9 +236,33 @@ def relu_gradient_at_zero_is_one(p):
 
 
 @mutant(
+    bug="A leaky slope of 0.01 for negative inputs (LeakyReLU's default), forward and "
+    "backward, where torch.relu gives 0: a habit carried over from GAN code.",
+    kill=[RELU_TORCH],
+    diagnosis=(
+        "negative inputs pass a small slope (a leaky ReLU); torch.relu gives 0 and a zero "
+        "gradient there: use np.maximum(x, 0) and the mask x > 0."
+    ),
+)
+def relu_leaky(p):
+    def relu_forward(x):
+        return np.where(x > 0, x, x * x.dtype.type(0.01)), x.copy()
+
+    def relu_backward(dy, passes):
+        return np.where(passes > 0, dy, dy * dy.dtype.type(0.01))
+
+    p.patch(RELU, "relu_forward", relu_forward)
+    p.patch(RELU, "relu_backward", relu_backward)
+
+
+@mutant(
     bug="NaN mapped to 0 (np.where(x > 0, x, 0)) where torch.relu propagates it, "
     "hiding a diverged network's NaN from every later check.",
     kill=[TR + "propagates_nan_and_passes_its_gradient_like_torch", RELU_TORCH],
+    diagnosis=(
+        "NaN becomes 0 (np.where(x > 0, x, 0)); torch.relu propagates NaN: use "
+        "np.maximum(x, 0), which keeps it."
+    ),
 )
 def relu_nan_becomes_zero(p):
     fwd = p.original(RELU, "relu_forward")
@@ -208,6 +278,10 @@ def relu_nan_becomes_zero(p):
     bug="Backward masks by the sign of the upstream gradient (dy > 0) as well as the "
     "input: a typo that still trains, slowly.",
     kill=[RELU_TORCH],
+    diagnosis=(
+        "backward also zeroes the gradient where dy < 0; ReLU's gradient depends on the "
+        "input only: dx = dy * (x > 0)."
+    ),
 )
 def relu_backward_masks_by_dy_sign(p):
     bwd = p.original(RELU, "relu_backward")
@@ -225,6 +299,10 @@ def relu_backward_masks_by_dy_sign(p):
         TF + "order_is_channel_then_row_then_column",
         TF + "matches_torch_and_backward_restores_the_shape",
     ],
+    diagnosis=(
+        "flatten reads the activations channels-last (N, H, W, C); torch flattens (C, H, "
+        "W): x.reshape(N, -1) on the (N, C, H, W) array."
+    ),
 )
 def flatten_channels_last(p):
     def forward(self, x):
@@ -248,6 +326,10 @@ def flatten_channels_last(p):
     bug="Weight reshaped instead of transposed (x @ w.reshape(in, out)): same shape as "
     "w.T, wrong values; dw is consistent with it.",
     kill=[LINEAR_TORCH],
+    diagnosis=(
+        "the weight is reshaped instead of transposed (x @ W read as (in, out)); torch's "
+        "Linear computes x @ W.T with W of shape (out, in)."
+    ),
 )
 def linear_weight_reshaped_not_transposed(p):
     fwd, bwd = p.original(LINEAR, "linear_forward"), p.original(LINEAR, "linear_backward")
@@ -267,6 +349,10 @@ def linear_weight_reshaped_not_transposed(p):
     bug="Bias gradient summed over the wrong axis (dy.sum(axis=1), the batch kept): "
     "shape (N,) instead of (out,), equal shapes when N == out.",
     kill=[LINEAR_TORCH],
+    diagnosis=(
+        "the bias gradient is summed over the wrong axis (the features, keeping the "
+        "batch); torch's is dy.sum(axis=0)."
+    ),
 )
 def linear_bias_grad_wrong_axis(p):
     bwd = p.original(LINEAR, "linear_backward")
@@ -279,9 +365,32 @@ def linear_bias_grad_wrong_axis(p):
 
 
 @mutant(
+    bug="Bias gradient averaged over the batch (dy.mean(axis=0)) instead of summed: the "
+    "loss's 1/N applied twice; invisible at batch size 1.",
+    kill=[LINEAR_TORCH],
+    diagnosis=(
+        "the bias gradient is averaged over the batch; the loss's 1/N is already in dy, "
+        "so torch's db is dy.sum(axis=0)."
+    ),
+)
+def linear_bias_grad_averaged(p):
+    bwd = p.original(LINEAR, "linear_backward")
+
+    def linear_backward(dy, cache, input_grad=True, out=None):
+        dx, dw, db = bwd(dy, cache, input_grad)
+        return dx, *written(out, dw, db / dy.shape[0])
+
+    p.patch(LINEAR, "linear_backward", linear_backward)
+
+
+@mutant(
     bug="float64 silently computed in float32 (a float32 weight cast or buffer) and cast "
     "back: float64 results with float32 accuracy.",
     kill=[LINEAR_TORCH],
+    diagnosis=(
+        "float64 inputs are computed in float32 somewhere (a float32 weight or buffer); "
+        "compute in the dtype of the inputs."
+    ),
 )
 def linear_computes_float64_in_float32(p):
     fwd, bwd = p.original(LINEAR, "linear_forward"), p.original(LINEAR, "linear_backward")
@@ -304,6 +413,10 @@ def linear_computes_float64_in_float32(p):
     bug="Linear.backward adds to grads instead of overwriting them (grads += dw without a "
     "zero_grad): every step after the first uses the sum of all past gradients.",
     kill=[TL + "second_backward_overwrites_the_gradients"],
+    diagnosis=(
+        "backward adds to the stored gradients instead of replacing them; set grads = dw "
+        "(or zero them before each backward), as torch's zero_grad() does."
+    ),
 )
 def linear_layer_accumulates_grads(p):
     backward = p.original(LINEAR, "Linear.backward")

@@ -18,12 +18,18 @@ TA = "oracle_tests/checks/test_adam.py::test_adam_matches_torch_at_every_step"
 ADAM = [TA, "oracle_tests/checks/test_adam.py::test_adam_matches_torch_for_any_hyperparameters"]
 TM = "oracle_tests/project/test_seedcnn.py::test_seedcnn_"
 MODEL_TORCH = TM + "matches_torch_on_mnist_batches"
+L2_DECAY = 0.01  # adam_l2_weight_decay's coefficient
 
 
 @mutant(
     bug="Softmax without subtracting the row max: exp(1e4) overflows to inf and the loss "
     "and dlogits become NaN; harmless for the small logits of a fresh network.",
     kill=[TLOSS + "test_cross_entropy_is_finite_and_matches_torch_at_logits_of_1e4"],
+    diagnosis=(
+        "the softmax does not subtract the row maximum, so exp() overflows for large "
+        "logits; subtract logits.max(axis=1, keepdims=True) first, as torch's log_softmax "
+        "does."
+    ),
 )
 def loss_softmax_without_max_subtraction(p):
     def softmax_cross_entropy_forward(logits, labels):
@@ -40,6 +46,10 @@ def loss_softmax_without_max_subtraction(p):
     bug="dlogits of the summed loss (softmax - onehot, no /N) for a mean loss: the "
     "effective learning rate grows with the batch size; identical at batch size 1.",
     kill=[TLOSS + "test_cross_entropy_gradient_is_divided_by_the_batch_size"],
+    diagnosis=(
+        "the gradient is that of the summed loss (softmax - onehot) while the loss is the "
+        "mean; divide the gradient by the batch size N too."
+    ),
 )
 def loss_gradient_not_divided_by_batch(p):
     bwd = p.original(LOSS, "softmax_cross_entropy_backward")
@@ -51,9 +61,60 @@ def loss_gradient_not_divided_by_batch(p):
 
 
 @mutant(
+    bug="Loss and gradient of the SUM over the batch (reduction='sum'), self-consistent, "
+    "where torch's CrossEntropyLoss averages: the learning rate is effectively N times larger.",
+    kill=[TLOSS + "test_cross_entropy_gradient_is_divided_by_the_batch_size", LOSS_TORCH],
+    diagnosis=(
+        "the loss and its gradient are summed over the batch; torch's CrossEntropyLoss "
+        "averages: divide both by the batch size N."
+    ),
+)
+def loss_summed_not_averaged(p):
+    fwd = p.original(LOSS, "softmax_cross_entropy_forward")
+    bwd = p.original(LOSS, "softmax_cross_entropy_backward")
+
+    def softmax_cross_entropy_forward(logits, labels):
+        loss, probs = fwd(logits, labels)
+        return loss * len(logits), probs
+
+    def softmax_cross_entropy_backward(probs, labels):
+        return bwd(probs, labels) * probs.dtype.type(len(probs))
+
+    p.patch(LOSS, "softmax_cross_entropy_forward", softmax_cross_entropy_forward)
+    p.patch(LOSS, "softmax_cross_entropy_backward", softmax_cross_entropy_backward)
+
+
+@mutant(
+    bug="Labels one-hot encoded one class off (np.eye(K)[y - 1], code written for 1-based "
+    "labels): class 0 becomes class K-1; the network still learns a permuted task.",
+    kill=[LOSS_TORCH],
+    diagnosis=(
+        "the labels are one-hot encoded one class off (np.eye(K)[y - 1], as for 1-based "
+        "labels); torch's targets are 0-based class indices: np.eye(K)[y]."
+    ),
+)
+def loss_labels_one_hot_off_by_one(p):
+    fwd = p.original(LOSS, "softmax_cross_entropy_forward")
+    bwd = p.original(LOSS, "softmax_cross_entropy_backward")
+
+    def softmax_cross_entropy_forward(logits, labels):
+        return fwd(logits, (np.asarray(labels) - 1) % logits.shape[1])
+
+    def softmax_cross_entropy_backward(probs, labels):
+        return bwd(probs, (np.asarray(labels) - 1) % probs.shape[1])
+
+    p.patch(LOSS, "softmax_cross_entropy_forward", softmax_cross_entropy_forward)
+    p.patch(LOSS, "softmax_cross_entropy_backward", softmax_cross_entropy_backward)
+
+
+@mutant(
     bug="Softmax normalised over the batch axis (axis=0) instead of the classes: a "
     "keepdims/axis slip that keeps every shape right.",
     kill=[LOSS_TORCH],
+    diagnosis=(
+        "the softmax normalises over the batch axis; it must normalise each row over the "
+        "classes: axis=1."
+    ),
 )
 def loss_softmax_over_batch_axis(p):
     def softmax_cross_entropy_forward(logits, labels):
@@ -71,6 +132,10 @@ def loss_softmax_over_batch_axis(p):
     bug="Probabilities clipped to [1e-7, 1 - 1e-7] before the log, as Keras does: the "
     "loss of confident predictions is floored at ~1e-7 and capped at ~16.1.",
     kill=[LOSS_TORCH],
+    diagnosis=(
+        "the probabilities are clipped (as Keras does) before the log; torch computes "
+        "log_softmax exactly: logsumexp(z) - z[y], no clipping."
+    ),
 )
 def loss_probabilities_clipped_like_keras(p):
     fwd = p.original(LOSS, "softmax_cross_entropy_forward")
@@ -93,10 +158,16 @@ def adam_step(self, grads, variant: str) -> None:
     st["t"] += 1
     for i, (param, g, m, v) in enumerate(zip(st["params"], grads, st["m"], st["v"], strict=True)):
         t = (st["t"] - 1) * len(grads) + i + 1 if variant == "t_per_param" else st["t"]
+        if variant == "t_from_zero":  # t incremented after the update: 0 at the first step
+            t = st["t"] - 1
+        if variant == "l2":
+            g = g + g.dtype.type(L2_DECAY) * param
         m += (1 - b1) * (g - m)
         v *= b1 if variant == "v_uses_beta1" else b2
         v += (1 - (b1 if variant == "v_uses_beta1" else b2)) * (g * g)
-        step_size, bias2_sqrt = lr / (1 - b1**t), (1 - b2**t) ** 0.5
+        with np.errstate(divide="ignore", invalid="ignore"):  # t = 0 divides by 0
+            step_size = float(np.float64(lr) / np.float64(1 - b1**t))  # Python floats, as
+            bias2_sqrt = float(np.float64(1 - b2**t) ** 0.5)  # torch's scalars are
         if variant == "eps_inside_sqrt":
             denom = np.sqrt(v / (1 - b2**t) + eps)
         elif variant == "tf_epsilon_hat":  # lr_t = lr*sqrt(1-b2^t)/(1-b1^t), eps unscaled
@@ -105,10 +176,11 @@ def adam_step(self, grads, variant: str) -> None:
             step_size, denom = lr, np.sqrt(v) + eps
         else:
             denom = np.sqrt(v) / bias2_sqrt + eps
-        if variant == "not_in_place":
-            param = param - step_size * (m / denom)  # the bug: rebinds a local name
-        else:
-            param -= step_size * (m / denom)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if variant == "not_in_place":
+                param = param - step_size * (m / denom)  # the bug: rebinds a local name
+            else:
+                param -= step_size * (m / denom)
         # What Adam.m and Adam.v report: the optimizer stores the moments scaled.
         self._M[i][...], self._V[i][...] = m / (1 - b1), v / (1 - b2)
 
@@ -139,6 +211,10 @@ def control_adam_reimplemented(p):
     bug="eps inside the square root, sqrt(v_hat + eps): a common write-up of Adam; "
     "differs once gradients approach sqrt(eps).",
     kill=[TA],
+    diagnosis=(
+        "eps is added inside the square root, sqrt(v_hat + eps); torch adds it outside: "
+        "sqrt(v_hat) + eps."
+    ),
 )
 def adam_eps_inside_sqrt(p):
     _adam(p, "eps_inside_sqrt")
@@ -148,6 +224,10 @@ def adam_eps_inside_sqrt(p):
     bug="TensorFlow's epsilon-hat: the bias correction folded into the step size, so eps "
     "is effectively eps*sqrt(1 - b2**t); visible while gradients are near eps.",
     kill=[TA],
+    diagnosis=(
+        "TensorFlow's placement: the bias correction folded into the step size, eps left "
+        "unscaled; torch computes m_hat / (sqrt(v_hat) + eps)."
+    ),
 )
 def adam_tf_epsilon_hat(p):
     _adam(p, "tf_epsilon_hat")
@@ -156,9 +236,39 @@ def adam_tf_epsilon_hat(p):
 @mutant(
     bug="No bias correction of m and v: the first steps are ~10x too small (1 - b1 = 0.1).",
     kill=[TA],
+    diagnosis=(
+        "Adam without bias correction (m and v used as they are); torch divides by 1 - "
+        "beta1**t and 1 - beta2**t, so early steps are ~10x larger."
+    ),
 )
 def adam_no_bias_correction(p):
     _adam(p, "no_bias_correction")
+
+
+@mutant(
+    bug="Step count starting at 0 (t incremented after the update): the first bias "
+    "correction divides by 1 - beta**0 = 0 and the parameters turn NaN at step 1.",
+    kill=[TA],
+    diagnosis=(
+        "the step count starts at 0 (t incremented after the update), so the first bias "
+        "correction divides by 1 - beta**0 = 0; increment t before using it."
+    ),
+)
+def adam_step_count_starts_at_zero(p):
+    _adam(p, "t_from_zero")
+
+
+@mutant(
+    bug="L2 weight decay mixed into the gradient (g + 0.01 p, AdamW's default decay in "
+    "Adam's coupled form) where torch.optim.Adam's default weight_decay is 0.",
+    kill=[TA],
+    diagnosis=(
+        "L2 weight decay (0.01 * p) is added to the gradient; torch.optim.Adam's default "
+        "weight_decay is 0 (AdamW decouples it): drop it, or pass it only when asked."
+    ),
+)
+def adam_l2_weight_decay(p):
+    _adam(p, "l2")
 
 
 @mutant(
@@ -167,6 +277,7 @@ def adam_no_bias_correction(p):
     kill=[
         "oracle_tests/project/test_reference_layers.py::test_adam_defaults_and_moments_are_torchs"
     ],
+    diagnosis="the default eps is 1e-7 (Keras'); torch's default is 1e-8.",
 )
 def adam_default_eps_1e7(p):
     _adam(p, "torch", default_eps=1e-7)
@@ -176,6 +287,10 @@ def adam_default_eps_1e7(p):
     bug="Step counter incremented per parameter inside the loop instead of once per "
     "step: bias corrections of later parameters use a too-large t.",
     kill=[TA],
+    diagnosis=(
+        "the step count is incremented once per parameter instead of once per step; "
+        "increment t once per step(), before the loop over the parameters."
+    ),
 )
 def adam_step_count_per_parameter(p):
     _adam(p, "t_per_param")
@@ -185,6 +300,10 @@ def adam_step_count_per_parameter(p):
     bug="Update rebinds the loop variable (p = p - ...) instead of writing in place: "
     "the parameters never change, yet nothing raises.",
     kill=[TA],
+    diagnosis=(
+        "the update rebinds the loop variable (p = p - ...) and the parameters never "
+        "change; update in place: p -= lr * ..."
+    ),
 )
 def adam_update_not_in_place(p):
     _adam(p, "not_in_place")
@@ -193,6 +312,9 @@ def adam_update_not_in_place(p):
 @mutant(
     bug="Second moment decayed with beta1 instead of beta2 (a copy-paste of the m line).",
     kill=[TA],
+    diagnosis=(
+        "the second moment decays with beta1; it uses beta2: v = beta2 * v + (1 - beta2) * g**2."
+    ),
 )
 def adam_second_moment_uses_beta1(p):
     _adam(p, "v_uses_beta1")

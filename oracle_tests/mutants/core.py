@@ -40,6 +40,8 @@ class Mutant:
     make: the function that registers the patches on a Patcher.
     survives: True for a control, a correct re-implementation through the same
         machinery, which the selected tests must PASS (proves kills are not artefacts).
+    diagnosis: for a bug the suite can name (see oracle_tests/diagnosis.py), one
+        sentence for the user: what the implementation does, what torch does, the fix.
     """
 
     name: str
@@ -47,6 +49,7 @@ class Mutant:
     kill: tuple[str, ...]
     make: Callable[["Patcher"], None]
     survives: bool = False
+    diagnosis: str | None = None
 
     @property
     def targets(self) -> list[str]:
@@ -55,18 +58,33 @@ class Mutant:
         self.make(p)
         return [t for t, _ in p.replacements]
 
+    @property
+    def component(self) -> str:
+        """The module of the reference that it patches, e.g. "layers.pool" or "optim"."""
+        modules = {t.split(":")[0].removeprefix(PACKAGE).lstrip(".") for t in self.targets}
+        if len(modules) != 1:
+            raise MutantApplyError(f"mutant {self.name} patches several modules: {modules}")
+        return modules.pop()
+
 
 CATALOGUE: dict[str, Mutant] = {}
 
 
-def mutant(*, bug: str, kill: tuple[str, ...] | list[str], survives: bool = False):
+def mutant(
+    *,
+    bug: str,
+    kill: tuple[str, ...] | list[str],
+    survives: bool = False,
+    diagnosis: str | None = None,
+):
     """Register the decorated `f(p: Patcher)` in CATALOGUE under its function name."""
 
     def register(make: Callable[["Patcher"], None]) -> Callable[["Patcher"], None]:
         name = make.__name__
         if name in CATALOGUE:
             raise ValueError(f"duplicate mutant name {name}")
-        CATALOGUE[name] = Mutant(name, " ".join(bug.split()), tuple(kill), make, survives)
+        text = " ".join(diagnosis.split()) if diagnosis else None
+        CATALOGUE[name] = Mutant(name, " ".join(bug.split()), tuple(kill), make, survives, text)
         return make
 
     return register
@@ -100,18 +118,23 @@ def _check_signature(target: str, original: object, replacement: Callable) -> No
 
 
 class Patcher:
-    """Collects a mutant's replacements; `apply()` installs them and counts their calls."""
+    """Collects a mutant's replacements; `apply()` installs them and counts their calls.
 
-    def __init__(self):
+    package: the import name of the reference to patch; the diagnosis patches a private
+    copy of it (oracle_tests/diagnosis.py) and leaves `reference` itself alone.
+    """
+
+    def __init__(self, package: str = PACKAGE):
+        self.package = package
         self.replacements: list[tuple[str, Callable]] = []
 
     def original(self, module: str, qualname: str) -> Callable:
         """The current (unpatched) object at module:qualname; raises if it vanished."""
-        return _resolve(f"{PACKAGE}.{module}" if module else PACKAGE, qualname)[2]
+        return _resolve(f"{self.package}.{module}" if module else self.package, qualname)[2]
 
     def patch(self, module: str, qualname: str, replacement: Callable) -> None:
         """Replace module:qualname (module relative to the package) by `replacement`."""
-        full = f"{PACKAGE}.{module}" if module else PACKAGE
+        full = f"{self.package}.{module}" if module else self.package
         self.replacements.append((f"{full}:{qualname}", replacement))
 
 
@@ -141,9 +164,10 @@ def _counted(target: str, replacement: Callable, calls: dict[str, int]) -> Calla
     return counting
 
 
-def apply(m: Mutant) -> Applied:
-    """Install mutant `m`. Raises MutantApplyError (and installs nothing) if it is stale."""
-    p = Patcher()
+def apply(m: Mutant, package: str = PACKAGE) -> Applied:
+    """Install mutant `m` into `package` (the reference, or a copy of it under another
+    import name). Raises MutantApplyError (and installs nothing) if it is stale."""
+    p = Patcher(package)
     m.make(p)
     if not p.replacements:
         raise MutantApplyError(f"mutant {m.name} patches nothing")
@@ -162,7 +186,7 @@ def apply(m: Mutant) -> Applied:
             continue
         # Rebind re-exports (`from .conv import conv2d_forward`) of module-level objects.
         for name, mod in list(sys.modules.items()):
-            if mod is owner or not (name == PACKAGE or name.startswith(PACKAGE + ".")):
+            if mod is owner or not (name == package or name.startswith(package + ".")):
                 continue
             for alias, value in list(vars(mod).items()):
                 if value is original:
