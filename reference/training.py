@@ -101,6 +101,7 @@ def train(
     Returns one dict per epoch: epoch, train_loss (mean over the epoch's batches),
     test_loss, test_accuracy, and seconds (the training pass alone, not evaluation).
     Raises FloatingPointError naming the epoch and batch if the loss stops being finite.
+    With progress=True, a progress bar shows on stderr when stderr is a terminal.
     """
     dtype = np.dtype(config.dtype)
     x_train, y_train, x_test, y_test = data
@@ -122,7 +123,9 @@ def train(
             batches,
             total=n_batches,
             desc=f"epoch {epoch}/{config.epochs}",
-            disable=not progress,
+            # None is tqdm's own switch: a bar on a terminal, nothing in a log file or a
+            # CI pipe, where every refresh would be one more carriage-return frame.
+            disable=None if progress else True,
             leave=False,
         )
         for batch, idx in enumerate(bar, start=1):
@@ -135,7 +138,7 @@ def train(
             optimizer.step(model.gradients())
             losses.append(loss)
             if batch % 25 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+                bar.set_postfix(loss=f"{np.mean(losses):.4f}", refresh=False)
         seconds = time.perf_counter() - start
         test_loss, test_accuracy = evaluate(model, x_test, y_test)
         history.append(epoch_record(epoch, losses, test_loss, test_accuracy, seconds))

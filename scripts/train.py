@@ -134,7 +134,7 @@ def initial_model(load: Path | None, config: TrainConfig) -> SeedCNN:
 
 
 def print_epoch(row: dict, epochs: int) -> None:
-    """The one summary line per epoch (stdout; the progress bar is on stderr)."""
+    """The one summary line per epoch (stdout; the progress bar, if any, is on stderr)."""
     print(
         f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}  "
         f"train loss {row['train_loss']:.4f}  test loss {row['test_loss']:.4f}  "
@@ -144,7 +144,7 @@ def print_epoch(row: dict, epochs: int) -> None:
 
 
 def run_training(config: TrainConfig, data: tuple, model: SeedCNN) -> list[dict]:
-    """train() with a progress bar and one line per epoch."""
+    """train() with a progress bar (on a terminal only) and one line per epoch."""
     # Divergence is reported once by train(), naming epoch and batch; NumPy's overflow
     # warnings on the way there would only repeat it, less helpfully, as a few more lines.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
