@@ -113,18 +113,19 @@ def test_conv2d_matches_torch_for_any_shape_stride_and_padding(impl, case, dtype
 
 @check("y, dweight (a one-hot kernel)")
 def test_conv2d_is_cross_correlation_not_convolution(impl):
-    # A single 1 in the kernel's top-right corner: cross-correlation reads the input
-    # 2 columns to the right (y[i, j] = x[i, j + 2]); a flipped kernel (true
-    # convolution) would read 2 rows down instead (x[i + 2, j]).
+    # A single 1 at row 0, column 1 of the kernel: cross-correlation reads the input
+    # 1 column to the right (y[i, j] = x[i, j + 1]); a flipped kernel (true
+    # convolution) reads x[i + 2, j + 1], a transposed one x[i + 1, j]. (A 1 on the
+    # anti-diagonal, as at (0, 2), would not tell those two apart.)
     x = np.arange(1.0, 36.0).reshape(1, 1, 5, 7)
     w = np.zeros((1, 1, 3, 3))
-    w[0, 0, 0, 2] = 1.0
+    w[0, 0, 0, 1] = 1.0
     layer = impl.conv2d(w, None, 1, 0)
     y = layer.forward(x)
     expect(y.shape == (1, 1, 3, 5), f"{LAYER} y: shape {y.shape}, torch gives (1, 1, 3, 5)")
     expect(
-        np.array_equal(y, x[:, :, 0:3, 2:7]),
-        f"{LAYER} y with a kernel whose only 1 sits at (0, 2) is not x[i, j + 2]: the "
+        np.array_equal(y, x[:, :, 0:3, 1:6]),
+        f"{LAYER} y with a kernel whose only 1 sits at (0, 1) is not x[i, j + 1]: the "
         "kernel is flipped (true convolution) or transposed; torch cross-correlates",
     )
     dy = np.random.default_rng(4).standard_normal(y.shape)

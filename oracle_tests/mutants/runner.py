@@ -44,6 +44,9 @@ def pytest_args(name: str, selection: list[str], report: Path, stop_on_kill: boo
         name,
         "--mutant-report",
         str(report),
+        # cnn-oracle's own report, whose diagnosis the diagnosis matrix reads (matrix.py)
+        "--oracle-json",
+        str(report.with_suffix(".oracle.json")),
         *(["--mutant-stop-on-kill"] if stop_on_kill else []),
         "-p",
         "no:cacheprovider",
@@ -184,6 +187,13 @@ def verdict(name: str, result: dict | None, survives: bool) -> tuple[bool, str]:
     return False, f"SURVIVED: {name} passed all of {result['passed']} selected tests"
 
 
+def diagnosed(oracle_report: Path) -> list[str]:
+    """The bugs cnn-oracle named in one job ([] when no check failed or none ran)."""
+    if not oracle_report.exists():
+        return []
+    return json.loads(oracle_report.read_text())["diagnosis"]["diagnosed"]
+
+
 def run_catalogue(names: list[str], out: Path, workers: int, spawn: bool = False) -> dict:
     """Run the baseline and the named mutants; returns name -> result dict with verdict."""
     from .catalogue import CATALOGUE
@@ -198,6 +208,7 @@ def run_catalogue(names: list[str], out: Path, workers: int, spawn: bool = False
         survives = name != BASELINE and CATALOGUE[name].survives
         ok, text = verdict(name, result, survives)
         summary[name] = {"ok": ok, "verdict": text, **t, "result": result}
+        summary[name]["diagnosed"] = diagnosed(out / f"{name}.oracle.json")
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
