@@ -77,7 +77,7 @@ def link_problem(doc: Path, target: str, root: Path = ROOT) -> str | None:
         count = len(path.read_text(encoding="utf-8").splitlines())
         last = int(lines.group(2) or lines.group(1))
         if not 1 <= int(lines.group(1)) <= last <= count:
-            return f"lines {fragment} are not within the {count} lines of {path.name}"
+            return f"#{fragment} is not within the {count} lines of {name}"
         return None
     if path.suffix == ".md" and fragment not in heading_anchors(path):
         return f"no heading with anchor #{fragment} in {name}"
@@ -92,7 +92,9 @@ def test_every_relative_link_and_image_points_at_a_file_that_exists(doc):
         for n, t in relative
         if (problem := link_problem(doc, t)) is not None
     ]
-    assert not broken, f"{doc.relative_to(ROOT)} has broken links:\n" + "\n".join(broken)
+    if broken:
+        listing = "\n".join(broken)
+        pytest.fail(f"{doc.relative_to(ROOT)} has broken links:\n{listing}", pytrace=False)
 
 
 def test_the_link_reader_finds_links_images_and_line_anchors(tmp_path):
