@@ -280,6 +280,9 @@ def _finish(item, rep, call) -> None:
     else:
         status = "failed"
         reason = _message(call.excinfo.value) if call.excinfo else str(rep.longrepr)
+        found = item.stash.get(_DIAGNOSIS, None)
+        if found and call.excinfo:
+            reason += "\n" + found["text"]
     max_err, tol = report.finish()
     params = getattr(getattr(item, "callspec", None), "params", {})
     dtype = params.get("dtype")

@@ -67,6 +67,19 @@ def test_seed_style_fails_only_max_pooling_and_the_network_checks_it_reaches(see
     assert all(c["reason"] for c in failed) and all("Traceback" not in c["reason"] for c in failed)
 
 
+def test_seed_style_is_diagnosed_as_the_x_equals_max_mask_in_every_failing_check(seed_style):
+    run, report = seed_style
+    assert report["diagnosis"]["diagnosed"] == ["pool_ties_to_every_max"], report["diagnosis"]
+    for c in by_status(report, "failed"):  # the network checks too: localised to the pool
+        assert c["diagnosis"]["diagnosed"] == ["pool_ties_to_every_max"], c
+        assert c["diagnosis"]["layers"][0]["first_divergence"].startswith("MaxPool2d backward")
+        assert "matches `pool_ties_to_every_max`" in c["reason"], c["reason"]
+    assert "DIAGNOSIS MaxPool2d" in run.stdout and "`pool_ties_to_every_max`" in run.stdout
+    conventions = {k: v["observed"] for k, v in report["conventions"].items()}
+    assert conventions["tie rule"] == "every tied maximum takes the whole gradient"
+    assert {v for k, v in conventions.items() if k != "tie rule"} == {"torch's"}, conventions
+
+
 def test_seed_style_xfails_file_turns_a_known_failure_into_an_expected_one(seed_style):
     run, report = seed_style
     expected = by_status(report, "expected failure")
@@ -80,6 +93,7 @@ def test_per_sample_passes_all_it_provides_with_its_bias_checks_not_provided(tmp
     run, report = checked(EXAMPLES / "per_sample" / "adapter.py", tmp_path)
     assert run.returncode == 0, run.stdout[-3000:]
     assert not by_status(report, "failed")
+    assert report["diagnosis"] == {"diagnosed": [], "layers": {}}
     missing = by_status(report, "not provided")
     bias_checks = [c for c in report["checks"] if "[bias" in c["id"] or "-bias" in c["id"]]
     assert bias_checks and all(c["status"] == "not provided" for c in bias_checks)
@@ -145,6 +159,113 @@ def test_an_adapter_written_from_the_readme_with_only_linear_and_relu_runs(tmp_p
         else:
             assert c["status"] == "not provided", c
             assert c["reason"], c
+
+
+# Two implementations written the way a newcomer writes them, not as catalogue entries:
+# each makes one classic mistake, which the diagnosis must name.
+TEXTBOOK_CONV = '''
+"""Conv2d from the textbook definition of convolution, loops over output pixels."""
+import numpy as np
+
+name = "textbook-conv"
+
+
+class Conv2d:
+    def __init__(self, weight, bias, stride, padding):
+        self.w = weight.copy()
+        self.b = None if bias is None else bias.copy()
+        self.s, self.p = stride, padding
+
+    def forward(self, x):
+        s, p, k = self.s, self.p, self.w.shape[2]
+        self.x_shape = x.shape
+        self.xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        N, C, H, W = self.xp.shape
+        self.out = (H - k) // s + 1, (W - k) // s + 1
+        flipped = self.w[:, :, ::-1, ::-1]  # convolution flips the kernel
+        y = np.zeros((N, self.w.shape[0], *self.out), dtype=x.dtype)
+        for i in range(self.out[0]):
+            for j in range(self.out[1]):
+                patch = self.xp[:, :, i * s : i * s + k, j * s : j * s + k]
+                y[:, :, i, j] = np.tensordot(patch, flipped, axes=([1, 2, 3], [1, 2, 3]))
+        if self.b is not None:
+            y += self.b[None, :, None, None]
+        return y
+
+    def backward(self, dy):
+        s, p, k = self.s, self.p, self.w.shape[2]
+        flipped = self.w[:, :, ::-1, ::-1]
+        d_flipped = np.zeros_like(self.w)
+        dxp = np.zeros_like(self.xp)
+        for i in range(self.out[0]):
+            for j in range(self.out[1]):
+                patch = self.xp[:, :, i * s : i * s + k, j * s : j * s + k]
+                d_flipped += np.tensordot(dy[:, :, i, j], patch, axes=([0], [0]))
+                dxp[:, :, i * s : i * s + k, j * s : j * s + k] += np.tensordot(
+                    dy[:, :, i, j], flipped, axes=([1], [0])
+                )
+        self.grads = {"weight": d_flipped[:, :, ::-1, ::-1].copy()}
+        if self.b is not None:
+            self.grads["bias"] = dy.sum(axis=(0, 2, 3))
+        H, W = self.x_shape[2:]
+        return dxp[:, :, p : p + H, p : p + W].copy()
+
+
+def conv2d(weight, bias, stride, padding):
+    if weight.shape[2] != weight.shape[3]:
+        raise NotImplementedError("square kernels only")
+    return Conv2d(weight, bias, stride, padding)
+'''
+
+BLOG_ADAM = '''
+"""Adam as a blog post writes it, for cnn-oracle."""
+import numpy as np
+
+name = "blog-adam"
+
+
+class Adam:
+    def __init__(self, params, lr, betas, eps):
+        self.params, self.lr, self.eps = params, lr, eps
+        self.beta1, self.beta2 = betas
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def step(self, grads):
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m[...] = self.beta1 * m + (1 - self.beta1) * g
+            v[...] = self.beta2 * v + (1 - self.beta2) * g * g
+            p -= self.lr * m / (np.sqrt(v) + self.eps)
+
+
+def adam(params, lr, betas, eps):
+    return Adam(params, lr, betas, eps)
+'''
+
+
+@pytest.mark.parametrize(
+    "source, selection, bug, convention, observed",
+    [
+        (TEXTBOOK_CONV, "conv2d", "conv_flipped_kernel", "kernel orientation", "true convolution"),
+        (BLOG_ADAM, "adam", "adam_no_bias_correction", "Adam variant", "no bias correction"),
+    ],
+    ids=["flipped kernel", "adam without bias correction"],
+)
+def test_a_newcomers_classic_mistake_is_named(
+    source, selection, bug, convention, observed, tmp_path
+):
+    adapter = tmp_path / "mine.py"
+    adapter.write_text(textwrap.dedent(source))
+    run, report = checked(adapter, tmp_path, "--", "-k", selection)
+    assert run.returncode == 1, run.stdout[-3000:]
+    failed = by_status(report, "failed")
+    assert failed, "the mistake went unnoticed"
+    assert report["diagnosis"]["diagnosed"] == [bug], report["diagnosis"]
+    assert all(c["diagnosis"]["diagnosed"] == [bug] for c in failed), [
+        (c["id"], c["diagnosis"]) for c in failed
+    ]
+    assert f"matches `{bug}` in {len(failed)}:" in run.stdout, run.stdout[-3000:]
+    assert report["conventions"][convention]["observed"].startswith(observed)
 
 
 BROKEN = {
@@ -227,3 +348,5 @@ def test_a_misbehaving_adapter_fails_with_messages_naming_its_method(tmp_path):
     assert "changed the weight array the suite handed it" in reasons["Linear"]
     assert "flatten().forward raised ValueError: shapes do not align" in reasons["Flatten"]
     assert "Traceback" not in run.stdout and "oracle_tests/contract.py" not in run.stdout
+    # No catalogued bug writes into its input: the diagnosis says so, and does not crash.
+    assert "no known bug matches" in reasons["ReLU"], reasons["ReLU"]

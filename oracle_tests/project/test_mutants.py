@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from oracle_tests.mutants import matrix
 from oracle_tests.mutants.catalogue import CATALOGUE
 from oracle_tests.mutants.core import Mutant, MutantApplyError, apply
 from oracle_tests.mutants.plugin import CRASH, ERROR, KILL, MUTANTS_DIR, classify
@@ -153,3 +154,30 @@ def test_mutant_is_killed_by_an_assertion_of_its_selection(name, catalogue_run):
 @pytest.mark.parametrize("name", CONTROLS)
 def test_control_reimplementation_passes_its_selection(name, catalogue_run):
     _check(name, catalogue_run)
+
+
+# --- The diagnosis matrix (oracle_tests/mutants/matrix.py) --------------------------------
+def test_every_layer_loss_and_adam_bug_says_what_it_is_and_how_to_fix_it():
+    for name in matrix.entry_names():
+        m = CATALOGUE[name]
+        if not m.survives:
+            assert m.diagnosis and len(m.diagnosis) > 40, f"{name} has no diagnosis sentence"
+    assert set(matrix.OFF_DIAGONAL) <= set(matrix.entry_names())
+
+
+def test_each_bug_is_diagnosed_as_itself_and_no_control_is_diagnosed(catalogue_run):
+    _require_baseline(catalogue_run)
+    live = matrix.build(catalogue_run)
+    for e in live["entries"]:
+        if e["control"]:
+            assert e["diagnosed"] == [], f"control {e['id']} was diagnosed as {e['diagnosed']}"
+        elif e["id"] in matrix.OFF_DIAGONAL:  # a stale excuse must be removed
+            assert e["diagnosed"] != [e["id"]], f"{e['id']} is now diagnosed: unlist it"
+        else:
+            assert e["diagnosed"] == [e["id"]], f"{e['id']} was diagnosed as {e['diagnosed']}"
+    if len(live["entries"]) > len(matrix.entry_names()):  # the whole catalogue ran
+        assert live["diagonal_share"] >= 0.95, live["diagonal_share"]
+        committed = json.loads((ROOT / "plots" / "diagnosis_matrix.json").read_text())
+        assert committed["entries"] == live["entries"], (
+            "plots/diagnosis_matrix.* is stale: run python -m oracle_tests.mutants.matrix"
+        )
