@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..contract import not_provided
+from ..diagnosis import agrees
 from ..finite_diff import FD_TOL, ORACLE, check_vjp, fd_jacobian
 from ..plugin import check
 from ..strategies import DTYPES
@@ -115,8 +116,58 @@ def batches(mnist, n: int, batch_size: int = 32) -> list[np.ndarray]:
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(n)]
 
 
+TWIN_LAYERS = ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "ReLU", "Linear"]
+
+
+def teacher_forced(impl, params: list, x: np.ndarray, y: np.ndarray) -> str:
+    """Which of the adapter's layers first differs from torch's when each is fed torch's
+    own input going forward, and torch's own upstream gradient going back.
+
+    Every layer is judged on torch's activations, so an error upstream cannot make a
+    correct layer look wrong; the first difference (forward in order, then backward in
+    reverse order) is where the network goes astray.
+    """
+    twin = torch_twin(params)
+    acts = [to_torch(x, requires_grad=True)]
+    for module in twin:
+        acts.append(module(acts[-1]))
+        acts[-1].retain_grad()
+    F.cross_entropy(acts[-1], torch.from_numpy(y)).backward()
+    net = Network(impl, params)
+    numpy = [a.detach().numpy() for a in acts]
+    for i, (name, layer) in enumerate(zip(TWIN_LAYERS, net.layers, strict=True)):
+        if not agrees(layer.forward(numpy[i]), numpy[i + 1], x.dtype):
+            return f"{name} (layer {i}) forward differs from torch's, fed torch's input"
+    net.loss.forward(numpy[-1], y)
+    if not agrees(net.loss.backward(), acts[-1].grad.numpy(), x.dtype):
+        return "CrossEntropy backward differs from torch's, fed torch's logits"
+    tps = dict(twin.named_parameters())
+    for i in reversed(range(len(net.layers))):
+        name, layer = TWIN_LAYERS[i], net.layers[i]
+        dx = layer.backward(acts[i + 1].grad.numpy())
+        if i and not agrees(dx, acts[i].grad.numpy(), x.dtype):
+            return (
+                f"{name} (layer {i}) backward differs from torch's, fed torch's upstream gradient"
+            )
+        for key, g in layer.grads.items() if name in ("Conv2d", "Linear") else []:
+            if not agrees(g, tps[f"{i}.{key}"].grad.numpy(), x.dtype):
+                return (
+                    f"{name} (layer {i}) d{key} differs from torch's, fed torch's upstream gradient"
+                )
+    return "every layer agrees with torch's when fed torch's inputs: the difference builds up"
+
+
 def compare_with_torch(impl, params: list, x: np.ndarray, y: np.ndarray, what: str = "") -> None:
-    """One forward and backward in both; compare logits, loss, dx and every gradient."""
+    """One forward and backward in both; compare logits, loss, dx and every gradient.
+    A failure says where teacher forcing (teacher_forced) finds the first difference."""
+    try:
+        compare_once(impl, params, x, y, what)
+    except CheckFailure as err:
+        where = teacher_forced(impl, params, x, y)
+        raise CheckFailure(f"{err}\nteacher forcing: {where}") from None
+
+
+def compare_once(impl, params: list, x: np.ndarray, y: np.ndarray, what: str) -> None:
     net, twin = Network(impl, params), torch_twin(params)
     logits = net.forward(x)
     loss = net.loss.forward(logits, y)

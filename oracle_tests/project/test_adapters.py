@@ -75,6 +75,9 @@ def test_seed_style_is_diagnosed_as_the_x_equals_max_mask_in_every_failing_check
         assert c["diagnosis"]["layers"][0]["first_divergence"].startswith("MaxPool2d backward")
         assert "matches `pool_ties_to_every_max`" in c["reason"], c["reason"]
     assert "DIAGNOSIS MaxPool2d" in run.stdout and "`pool_ties_to_every_max`" in run.stdout
+    forced = [c for c in by_status(report, "failed") if "teacher forcing:" in c["reason"]]
+    assert len(forced) == 5, [c["id"] for c in forced]  # the network's one-batch checks
+    assert all("teacher forcing: MaxPool2d (layer 2) backward" in c["reason"] for c in forced)
     conventions = {k: v["observed"] for k, v in report["conventions"].items()}
     assert conventions["tie rule"] == "every tied maximum takes the whole gradient"
     assert {v for k, v in conventions.items() if k != "tie rule"} == {"torch's"}, conventions
