@@ -194,7 +194,7 @@ def diagnose(tape: Tape) -> dict | None:
     first: dict[str, tuple[int, Recorded, int]] = {}  # factory -> (time, object, call)
     for time, (i, j) in enumerate(tape.order):
         rec = tape.objects[i]
-        if diverged.get(i, [False] * (j + 1))[j] and rec.factory not in first:
+        if diverged[i][j] and rec.factory not in first:
             first[rec.factory] = (time, rec, j)
     n = len(tape.order)
     if not first:
