@@ -198,13 +198,12 @@ def diagnose(tape: Tape) -> dict | None:
             first[rec.factory] = (time, rec, j)
     n = len(tape.order)
     if not first:
-        return {
-            "diagnosed": [],
-            "layers": [],
-            "text": f"no known bug matches: each of the adapter's {n} calls agrees with the "
-            "reference given the same inputs, to rounding; the difference is one of "
-            "precision, or it builds up over many calls",
-        }
+        text = (
+            f"diagnosis: no known bug matches: each of the adapter's {n} calls agrees with "
+            "the reference given the same inputs, to rounding; the difference is one of "
+            "precision, or it builds up over many calls"
+        )
+        return {"diagnosed": [], "layers": [], "text": text + _cut(tape)}
     layers = []
     for factory, (time, rec, j) in sorted(first.items(), key=lambda kv: kv[1][0]):
         objects = [r for r in recorded if r.factory == factory]
@@ -219,10 +218,14 @@ def diagnose(tape: Tape) -> dict | None:
             }
         )
     diagnosed = [name for layer in layers for name in layer["matches"]]
-    return {"diagnosed": diagnosed, "layers": layers, "text": _text(layers, tape.truncated)}
+    return {"diagnosed": diagnosed, "layers": layers, "text": _text(layers) + _cut(tape)}
 
 
-def _text(layers: list[dict], truncated: bool) -> str:
+def _cut(tape: Tape) -> str:
+    return " (the tape was cut short: only its first calls were replayed)" if tape.truncated else ""
+
+
+def _text(layers: list[dict]) -> str:
     parts = []
     for layer in layers:
         where = f"{layer['first_divergence']} is the first call to differ from torch"
@@ -231,8 +234,7 @@ def _text(layers: list[dict], truncated: bool) -> str:
             continue
         said = "; or ".join(f"`{m}`: {CATALOGUE[m].diagnosis}" for m in layer["matches"])
         parts.append(f"{where}; it matches {said}")
-    note = " (the tape was cut short: only its first calls were replayed)" if truncated else ""
-    return "diagnosis: " + "\n  ".join(parts) + note
+    return "diagnosis: " + "\n  ".join(parts)
 
 
 # --- Conventions ------------------------------------------------------------------------
