@@ -201,7 +201,8 @@ def diagnose(tape: Tape) -> dict | None:
         text = (
             f"diagnosis: no known bug matches: each of the adapter's {n} calls agrees with "
             "the reference given the same inputs, to rounding; the difference is one of "
-            "precision, or it builds up over many calls"
+            "precision, or it builds up over many calls (or, when the reference itself is "
+            "checked, it lies in the reference's own files, which this replay also runs on)"
         )
         return {"diagnosed": [], "layers": [], "text": text + _cut(tape)}
     layers = []
