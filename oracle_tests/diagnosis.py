@@ -1,5 +1,5 @@
 """Name the bug: when a check fails, which layer diverges first, and which known mistake
-of the mutant catalogue (oracle_tests/mutants/) the implementation makes.
+of the known-bug library (oracle_tests/known_bugs/) the implementation makes.
 
 The plugin runs a failing check once more with the tape on (tape.py). `diagnose()`
 replays every call on the tape on the reference, with the very inputs the adapter was
@@ -23,8 +23,8 @@ import sys
 
 import numpy as np
 
-from .mutants import core
-from .mutants.catalogue import CATALOGUE, Mutant
+from .known_bugs import core
+from .known_bugs.catalogue import CATALOGUE, Mutant
 from .tape import Recorded, Tape, copied
 from .tolerances import MATCH
 

@@ -139,7 +139,7 @@ def diagnosis_summary(checks: list[dict]) -> dict:
 
 def diagnosis_lines(checks: list[dict]) -> list[str]:
     """One DIAGNOSIS line per layer that failing checks found differing."""
-    from .mutants.catalogue import CATALOGUE
+    from .known_bugs.catalogue import CATALOGUE
 
     lines = []
     for layer, row in diagnosis_summary(checks)["layers"].items():

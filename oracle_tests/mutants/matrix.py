@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ..diagnosis import FACTORY_OF
-from .catalogue import CATALOGUE
+from ..known_bugs.catalogue import CATALOGUE
 from .runner import BASELINE, ROOT, _commit, run_catalogue
 
 REFERENCE = "reference (unmutated)"  # the baseline job, as a row of the matrix

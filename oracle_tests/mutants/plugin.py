@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from .catalogue import CATALOGUE
-from .core import MutantApplyError, apply
+from ..known_bugs.catalogue import CATALOGUE
+from ..known_bugs.core import MutantApplyError, apply
 
-MUTANTS_DIR = Path(__file__).resolve().parent
+MUTANTS_DIR = Path(__file__).resolve().parents[1] / "known_bugs"
 KILL, CRASH, ERROR = "assertion", "mutant-crash", "error"
 
 

@@ -61,7 +61,7 @@ def pytest_args(name: str, selection: list[str], report: Path, stop_on_kill: boo
 
 def jobs_for(names: list[str], out: Path) -> list[tuple[str, list[str]]]:
     """(name, pytest args) for the baseline then each mutant, the baseline first."""
-    from .catalogue import CATALOGUE
+    from ..known_bugs.catalogue import CATALOGUE
 
     union = sorted({arg for n in names for arg in CATALOGUE[n].kill})
     jobs = [(BASELINE, pytest_args(BASELINE, union, out / f"{BASELINE}.json", False))]
@@ -196,7 +196,7 @@ def diagnosed(oracle_report: Path) -> list[str]:
 
 def run_catalogue(names: list[str], out: Path, workers: int, spawn: bool = False) -> dict:
     """Run the baseline and the named mutants; returns name -> result dict with verdict."""
-    from .catalogue import CATALOGUE
+    from ..known_bugs.catalogue import CATALOGUE
 
     _environment()
     out.mkdir(parents=True, exist_ok=True)
@@ -222,7 +222,7 @@ def _commit() -> str:
 
 def markdown(names: list[str], summary: dict, totals: str) -> str:
     """The verdicts as a Markdown table: mutant, bug, verdict (the killing test)."""
-    from .catalogue import CATALOGUE
+    from ..known_bugs.catalogue import CATALOGUE
 
     lines = [
         "# The mutant catalogue, last run",
@@ -240,7 +240,7 @@ def markdown(names: list[str], summary: dict, totals: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .catalogue import CATALOGUE
+    from ..known_bugs.catalogue import CATALOGUE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")

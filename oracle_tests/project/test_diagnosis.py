@@ -8,8 +8,8 @@ import pytest
 
 from oracle_tests import diagnosis, tape
 from oracle_tests.contract import Implementation, load_adapter
-from oracle_tests.mutants.catalogue import CATALOGUE
-from oracle_tests.mutants.core import apply
+from oracle_tests.known_bugs.catalogue import CATALOGUE
+from oracle_tests.known_bugs.core import apply
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from oracle_tests.known_bugs.catalogue import CATALOGUE
+from oracle_tests.known_bugs.core import Mutant, MutantApplyError, apply
 from oracle_tests.mutants import matrix
-from oracle_tests.mutants.catalogue import CATALOGUE
-from oracle_tests.mutants.core import Mutant, MutantApplyError, apply
 from oracle_tests.mutants.plugin import CRASH, ERROR, KILL, MUTANTS_DIR, classify
 from oracle_tests.mutants.runner import BASELINE
 
@@ -108,7 +108,7 @@ def _raised(code: str, filename: str) -> BaseException:
 
 
 def test_plugin_counts_assertions_as_kills_and_blames_crashes_inside_a_mutant():
-    in_mutant = str(MUTANTS_DIR / "bugs_conv.py")
+    in_mutant = str(MUTANTS_DIR / "conv.py")
     assert classify(_raised("assert 1 == 2", "test_x.py"))[0] == KILL
     assert classify(_raised("import pytest; pytest.fail('no')", "test_x.py"))[0] == KILL
     assert classify(_raised("raise AttributeError('_gone')", in_mutant))[0] == CRASH

@@ -8,7 +8,7 @@ is what the control uses.
 
 import numpy as np
 
-from .bugs_conv import Wrapped, as_if_c_contiguous
+from .conv import Wrapped, as_if_c_contiguous
 from .core import mutant
 
 POOL, RELU, FLATTEN, LINEAR = "layers.pool", "layers.activation", "layers.flatten", "layers.linear"
