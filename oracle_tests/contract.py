@@ -10,9 +10,12 @@ An adapter is a module or an object with any subset of the factories in FACTORIE
   argument, a change to the weights it was handed.
 """
 
+import contextlib
 import importlib
 import importlib.util
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +26,67 @@ from hypothesis.control import currently_in_test_context
 
 from .tape import TAPE, copied
 
-FACTORIES = ("conv2d", "linear", "relu", "maxpool2d", "flatten", "cross_entropy", "adam")
+# The seed's pieces, then the optional pieces that real from-scratch code also has (each
+# in torch's argument meanings; see docs/adapter.md). An adapter has any subset.
+SEED_FACTORIES = ("conv2d", "linear", "relu", "maxpool2d", "flatten", "cross_entropy", "adam")
+FACTORIES = (
+    *SEED_FACTORIES,
+    "sgd",
+    "rmsprop",
+    "softmax",
+    "sigmoid",
+    "tanh",
+    "leaky_relu",
+    "mse_loss",
+    "bce_loss",
+    "cross_entropy_from_probabilities",
+    "batchnorm2d",
+    "batchnorm1d",
+    "dropout",
+    "avgpool2d",
+)
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SUPPORTED_DTYPES = ("float64", "float32")
 DEFAULT_IMPL = "reference.adapter"
 
 
 class CheckFailure(AssertionError):
     """A check failed; the message is the whole story (the plugin shows no traceback)."""
+
+
+# How long one call to the adapter may take (cnn-oracle --timeout): a method that does not
+# return by then fails its check with a message naming it, and the run goes on.
+TIMEOUT = {"seconds": 60.0}
+
+
+class _TimedOut(BaseException):
+    """Raised by the alarm inside a call that ran too long (BaseException: the adapter's
+    own `except Exception` cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(what: str):
+    """Fail with a message naming `what` if the block runs over TIMEOUT (main thread only:
+    SIGALRM is delivered there; elsewhere the call runs unlimited)."""
+    seconds = TIMEOUT["seconds"]
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _TimedOut:
+        raise CheckFailure(
+            f"{what} did not return within {seconds:g} s (cnn-oracle --timeout changes the limit)"
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class AdapterError(Exception):
@@ -195,7 +252,10 @@ class Implementation:
         kept = _snapshot(given)
         call = f"{factory}({', '.join(_describe(a) for a in args)})"
         try:
-            obj = f(*args)
+            with _time_limit(f"adapter {call}"):
+                obj = f(*args)
+        except CheckFailure:
+            raise
         except NotImplementedError as err:
             not_provided(
                 f"{factory}: {err}" if str(err) else f"{factory} raised NotImplementedError"
@@ -207,7 +267,9 @@ class Implementation:
 
     def _layer(self, factory: str, dtype, args: tuple, given: dict | None = None) -> "Layer":
         obj, call, kept, rec = self._build(factory, dtype, args, given)
-        return Layer(call, obj, given or {}, kept, rec)
+        layer = Layer(call, obj, given or {}, kept, rec)
+        layer.out_shape = lambda x_shape: output_shape(factory, args, x_shape)
+        return layer
 
     def conv2d(self, weight, bias, stride: int = 1, padding: int = 0) -> "Layer":
         args, given = (weight, bias, stride, padding), {"weight": weight, "bias": bias}
@@ -226,12 +288,116 @@ class Implementation:
         return self._layer("flatten", dtype, ())
 
     def cross_entropy(self, dtype) -> "Loss":
-        obj, call, _, rec = self._build("cross_entropy", dtype, ())
+        return self._loss("cross_entropy", dtype)
+
+    def _loss(self, factory: str, dtype) -> "Loss":
+        obj, call, _, rec = self._build(factory, dtype, ())
         return Loss(call, obj, rec=rec)
 
-    def adam(self, params: list, lr: float, betas: tuple, eps: float) -> "Optimizer":
-        obj, call, _, rec = self._build("adam", params[0].dtype, (params, lr, betas, eps))
+    def _optimizer(self, factory: str, params: list, args: tuple) -> "Optimizer":
+        obj, call, _, rec = self._build(factory, params[0].dtype, (params, *args))
         return Optimizer(call, obj, rec=rec, params=params)
+
+    def adam(self, params: list, lr: float, betas: tuple, eps: float) -> "Optimizer":
+        return self._optimizer("adam", params, (lr, betas, eps))
+
+    # --- The optional pieces (torch's argument meanings, positional as in the docs) ---
+    def sgd(
+        self,
+        params: list,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> "Optimizer":
+        """torch.optim.SGD; the adapter raises NotImplementedError for what it lacks."""
+        return self._optimizer("sgd", params, (lr, momentum, dampening, weight_decay, nesterov))
+
+    def rmsprop(
+        self,
+        params: list,
+        lr: float,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+    ) -> "Optimizer":
+        """torch.optim.RMSprop with centered=False."""
+        return self._optimizer("rmsprop", params, (lr, alpha, eps, weight_decay, momentum))
+
+    def softmax(self, dtype) -> "Layer":
+        return self._layer("softmax", dtype, ())
+
+    def sigmoid(self, dtype) -> "Layer":
+        return self._layer("sigmoid", dtype, ())
+
+    def tanh(self, dtype) -> "Layer":
+        return self._layer("tanh", dtype, ())
+
+    def leaky_relu(self, negative_slope: float, dtype) -> "Layer":
+        return self._layer("leaky_relu", dtype, (negative_slope,))
+
+    def mse_loss(self, dtype) -> "Loss":
+        """forward(pred (N, K), target (N, K)) -> the mean over all elements."""
+        return self._loss("mse_loss", dtype)
+
+    def bce_loss(self, dtype) -> "Loss":
+        """forward(prob (N, K), target (N, K) in [0, 1]) -> the mean."""
+        return self._loss("bce_loss", dtype)
+
+    def cross_entropy_from_probabilities(self, dtype) -> "Loss":
+        """forward(prob (N, K), labels (N,) int) -> mean -log p[label]."""
+        return self._loss("cross_entropy_from_probabilities", dtype)
+
+    def _batchnorm(self, factory, weight, bias, running_mean, running_var, eps, momentum):
+        given = {"weight": weight, "bias": bias}
+        kept = {"running_mean": running_mean, "running_var": running_var}
+        args = (weight, bias, running_mean, running_var, eps, momentum)
+        obj, call, snap, rec = self._build(factory, weight.dtype, args, {**given, **kept})
+        # The running statistics the suite hands over are the layer's to update: the layer
+        # may copy them or not, so only the parameters are held to "hands off".
+        snap = {k: v for k, v in snap.items() if k in given}
+        return Layer(call, obj, given, snap, rec)
+
+    def batchnorm2d(self, weight, bias, running_mean, running_var, eps, momentum) -> "Layer":
+        """nn.BatchNorm2d on (N, C, H, W): running_mean/running_var readable after forward."""
+        return self._batchnorm(
+            "batchnorm2d", weight, bias, running_mean, running_var, eps, momentum
+        )
+
+    def batchnorm1d(self, weight, bias, running_mean, running_var, eps, momentum) -> "Layer":
+        """nn.BatchNorm1d on (N, C)."""
+        return self._batchnorm(
+            "batchnorm1d", weight, bias, running_mean, running_var, eps, momentum
+        )
+
+    def dropout(self, p: float, dtype) -> "Layer":
+        """nn.Dropout: p is the probability of dropping an element."""
+        return self._layer("dropout", dtype, (p,))
+
+    def avgpool2d(self, kernel_size: int, stride: int, dtype) -> "Layer":
+        """nn.AvgPool2d with padding 0."""
+        return self._layer("avgpool2d", dtype, (kernel_size, stride))
+
+
+def output_shape(factory: str, args: tuple, x: tuple) -> tuple | None:
+    """The shape torch gives for input shape x (None where x cannot be an input)."""
+    if factory in ("conv2d", "maxpool2d", "avgpool2d"):
+        if len(x) != 4:
+            return None
+        if factory == "conv2d":
+            weight, _, s, p = args
+            (O, _, kH, kW), (H, W) = weight.shape, (x[2] + 2 * p, x[3] + 2 * p)
+        else:
+            (k, s), (O, H, W) = args, (x[1], x[2], x[3])
+            kH = kW = k
+        return (x[0], O, (H - kH) // s + 1, (W - kW) // s + 1)
+    if factory == "linear":
+        return (*x[:-1], args[0].shape[0])
+    if factory == "flatten":
+        return (x[0], int(np.prod(x[1:], dtype=np.int64))) if len(x) >= 1 else None
+    return tuple(x)  # elementwise layers, softmax, batchnorm, dropout
 
 
 def _describe(a) -> str:
@@ -280,17 +446,27 @@ class _Wrapped:
         before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
         taped = copied(args) if self.rec is not None else None
         try:
-            out = fn(*args)
+            with _time_limit(what):
+                out = fn(*args)
+        except CheckFailure:
+            TAPE.called(self.rec, method, taped, raised="timeout")
+            raise
         except NotImplementedError as err:
             not_provided(f"{what}: {err}" if str(err) else f"{what} raised NotImplementedError")
         except Exception as err:
             TAPE.called(self.rec, method, taped, raised=type(err).__name__)
             raise CheckFailure(f"{what} raised {type(err).__name__}: {err}") from None
+        wrote = [
+            i
+            for i, (a, copy) in enumerate(zip(args, before, strict=True))
+            if copy is not None and not _unchanged(a, copy)
+        ]
         # An optimizer's output is the parameters it updated in place.
-        TAPE.called(self.rec, method, taped, out if self.params is None else self.params)
-        for i, (a, copy) in enumerate(zip(args, before, strict=True)):
-            if copy is not None and not _unchanged(a, copy):
-                raise CheckFailure(f"{what} wrote into its argument {i + 1} ({_describe(a)})")
+        out_taped = out if self.params is None else self.params
+        TAPE.called(self.rec, method, taped, out_taped, wrote=tuple(wrote))
+        if wrote:
+            a = args[wrote[0]]
+            raise CheckFailure(f"{what} wrote into its argument {wrote[0] + 1} ({_describe(a)})")
         _check_kept(what, self.given, self.kept)
         return out
 
@@ -298,10 +474,19 @@ class _Wrapped:
 class Layer(_Wrapped):
     """forward(x) -> y, backward(dy) -> dx or None, grads -> {"weight", "bias"}."""
 
+    out_shape = None  # x.shape -> the output shape torch gives (set by the factory)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x_shape = x.shape
         y = self._invoke("forward", x)
-        return _check_array(f"{self.call}.forward", y, None, x.dtype)
+        what = f"{self.call}.forward"
+        y = _check_array(what, y, None, x.dtype)
+        expected = self.out_shape(x.shape) if self.out_shape else None
+        if expected is not None and y.shape != expected:
+            raise CheckFailure(
+                f"{what} returned shape {y.shape} for input {x.shape}; torch gives {expected}"
+            )
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         dx = self._invoke("backward", dy)
@@ -315,6 +500,35 @@ class Layer(_Wrapped):
         if dx is None:
             not_provided(f"{self.call}.backward returns no input gradient (None)")
         return dx
+
+    def eval(self) -> None:
+        """Switch to evaluation mode; a layer without eval() makes the check not provided."""
+        if not callable(getattr(self.obj, "eval", None)):
+            not_provided(f"the object returned by adapter {self.call} has no eval()")
+        self._invoke("eval")
+
+    def train(self) -> None:
+        """Switch back to training mode (not provided without train())."""
+        if not callable(getattr(self.obj, "train", None)):
+            not_provided(f"the object returned by adapter {self.call} has no train()")
+        self._invoke("train")
+
+    def stat(self, name: str) -> np.ndarray:
+        """A copy of the array attribute `name` (BatchNorm's running_mean, running_var)."""
+        what = f"{self.call}.{name}"
+        value = getattr(self.obj, name, None)
+        shape = self.given["weight"].shape
+        out = np.array(_check_array(what, value, shape, self.given["weight"].dtype), copy=True)
+        TAPE.called(self.rec, name, (), out)
+        return out
+
+    @property
+    def running_mean(self) -> np.ndarray:
+        return self.stat("running_mean")
+
+    @property
+    def running_var(self) -> np.ndarray:
+        return self.stat("running_var")
 
     @property
     def grads(self) -> dict:

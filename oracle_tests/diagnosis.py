@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 
+from .contract import OPTIMIZERS
 from .known_bugs import core
 from .known_bugs.catalogue import CATALOGUE, Mutant
 from .tape import Recorded, Tape, copied
@@ -39,6 +40,7 @@ FACTORY_OF = {
     "loss": "cross_entropy",
     "optim": "adam",
 }
+# The adapter factory -> the layer name of the report (report.LAYERS).
 LAYER_OF = {
     "conv2d": "Conv2d",
     "relu": "ReLU",
@@ -47,8 +49,35 @@ LAYER_OF = {
     "linear": "Linear",
     "cross_entropy": "CrossEntropy",
     "adam": "Adam",
+    "sgd": "SGD",
+    "rmsprop": "RMSprop",
+    "softmax": "Softmax",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "leaky_relu": "LeakyReLU",
+    "mse_loss": "MSELoss",
+    "bce_loss": "BCELoss",
+    "cross_entropy_from_probabilities": "CEOnProbs",
+    "batchnorm2d": "BatchNorm2d",
+    "batchnorm1d": "BatchNorm1d",
+    "dropout": "Dropout",
+    "avgpool2d": "AvgPool2d",
 }
-DIRECTION = {"forward": "forward", "backward": "backward", "grads": "backward", "step": "step"}
+DIRECTION = {
+    "forward": "forward",
+    "backward": "backward",
+    "grads": "backward",
+    "step": "step",
+    "eval": "eval",
+    "train": "train",
+    "running_mean": "running statistics",
+    "running_var": "running statistics",
+}
+
+
+def factory_of(m: Mutant) -> str | None:
+    """The adapter factory a catalogued bug shows up in (None: not an adapter piece)."""
+    return m.factory or FACTORY_OF.get(m.component)
 
 
 @functools.cache
@@ -68,9 +97,7 @@ def pristine():
 def candidates(factory: str) -> list[Mutant]:
     """The catalogued bugs that can be named in `factory`'s layer, in catalogue order."""
     return [
-        m
-        for m in CATALOGUE.values()
-        if m.diagnosis and not m.survives and FACTORY_OF.get(m.component) == factory
+        m for m in CATALOGUE.values() if m.diagnosis and not m.survives and factory_of(m) == factory
     ]
 
 
@@ -94,9 +121,11 @@ def replay(rec: Recorded, adapter) -> list:
         try:
             if call.method == "grads":
                 out = {k: v for k, v in obj.grads.items() if k in call.out}
+            elif call.method in ("running_mean", "running_var"):
+                out = getattr(obj, call.method)
             else:
                 out = getattr(obj, call.method)(*copied(call.args))
-            if rec.factory == "adam":
+            if rec.factory in OPTIMIZERS:
                 out = args[0]  # the parameters it updates in place
             outs.append(copied(out))
         except Exception as err:

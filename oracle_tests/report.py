@@ -16,7 +16,29 @@ from pathlib import Path
 
 import numpy as np
 
-LAYERS = ("Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "CrossEntropy", "Adam", "Network")
+LAYERS = (
+    "Conv2d",
+    "ReLU",
+    "MaxPool2d",
+    "Flatten",
+    "Linear",
+    "CrossEntropy",
+    "Adam",
+    "SGD",
+    "RMSprop",
+    "Softmax",
+    "Sigmoid",
+    "Tanh",
+    "LeakyReLU",
+    "MSELoss",
+    "BCELoss",
+    "CEOnProbs",
+    "BatchNorm2d",
+    "BatchNorm1d",
+    "Dropout",
+    "AvgPool2d",
+    "Network",
+)
 STATUSES = ("passed", "failed", "not provided", "expected failure")
 
 # (layer, quantity, dtype, oracle) -> the largest errors over every comparison of it.
@@ -178,14 +200,14 @@ def build(adapter, checks: list[dict], duration: float) -> dict:
 
 def summary_lines(checks: list[dict]) -> list[str]:
     """The per-layer table, as printed at the end of a run."""
-    lines = [f"{'layer':<13}" + "".join(f"{s:>18}" for s in STATUSES)]
+    lines = [f"{'layer':<14}" + "".join(f"{s:>18}" for s in STATUSES)]
     total = Counter()
     for layer, row in summary(checks).items():
         if not any(row.values()):
             continue
         total.update(row)
-        lines.append(f"{layer:<13}" + "".join(f"{row[s]:>18}" for s in STATUSES))
-    lines.append(f"{'all':<13}" + "".join(f"{total[s]:>18}" for s in STATUSES))
+        lines.append(f"{layer:<14}" + "".join(f"{row[s]:>18}" for s in STATUSES))
+    lines.append(f"{'all':<14}" + "".join(f"{total[s]:>18}" for s in STATUSES))
     return lines
 
 

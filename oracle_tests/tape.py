@@ -28,6 +28,7 @@ class Call:
     args: tuple
     out: object = None
     raised: str | None = None
+    wrote: tuple = ()  # the indices of the arguments it wrote into
 
 
 @dataclass
@@ -68,14 +69,14 @@ class Tape:
         self.objects.append(Recorded(factory, args, call, len(self.objects)))
         return self.objects[-1]
 
-    def called(self, rec: Recorded | None, method: str, args: tuple, out=None, raised=None):
+    def called(self, rec: Recorded | None, method: str, args, out=None, raised=None, wrote=()):
         """Record one call to the object of `rec` (nothing if it was not recorded)."""
         if rec is None or not self.recording or self.truncated:
             return
         args, out = copied(args), copied(out)
         if not self._room(args, out):
             return
-        rec.calls.append(Call(method, args, out, raised))
+        rec.calls.append(Call(method, args, out, raised, wrote))
         self.order.append((rec.index, len(rec.calls) - 1))
 
 

@@ -42,6 +42,8 @@ class Mutant:
         machinery, which the selected tests must PASS (proves kills are not artefacts).
     diagnosis: for a bug the suite can name (see oracle_tests/diagnosis.py), one
         sentence for the user: what the implementation does, what torch does, the fix.
+    factory: the adapter factory whose layer it shows up in, where its module alone does
+        not say (several pieces in one reference module); else diagnosis.FACTORY_OF.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Mutant:
     make: Callable[["Patcher"], None]
     survives: bool = False
     diagnosis: str | None = None
+    factory: str | None = None
 
     @property
     def targets(self) -> list[str]:
@@ -76,6 +79,7 @@ def mutant(
     kill: tuple[str, ...] | list[str],
     survives: bool = False,
     diagnosis: str | None = None,
+    factory: str | None = None,
 ):
     """Register the decorated `f(p: Patcher)` in CATALOGUE under its function name."""
 
@@ -84,7 +88,9 @@ def mutant(
         if name in CATALOGUE:
             raise ValueError(f"duplicate mutant name {name}")
         text = " ".join(diagnosis.split()) if diagnosis else None
-        CATALOGUE[name] = Mutant(name, " ".join(bug.split()), tuple(kill), make, survives, text)
+        CATALOGUE[name] = Mutant(
+            name, " ".join(bug.split()), tuple(kill), make, survives, text, factory
+        )
         return make
 
     return register

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..diagnosis import FACTORY_OF
+from ..diagnosis import factory_of
 from ..known_bugs.catalogue import CATALOGUE
 from .runner import BASELINE, ROOT, _commit, run_catalogue
 
@@ -33,7 +33,7 @@ OFF_DIAGONAL = {
 
 def entry_names() -> list[str]:
     """The catalogue's layer, loss and optimizer entries, controls included."""
-    return sorted(n for n, m in CATALOGUE.items() if m.component in FACTORY_OF)
+    return sorted(n for n, m in CATALOGUE.items() if factory_of(m))
 
 
 def build(summary: dict) -> dict:
