@@ -19,10 +19,13 @@ has a mutant planted in it (as in the diagnosis matrix).
 import functools
 import importlib
 import importlib.util
+import itertools
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
+from . import signatures
 from .contract import OPTIMIZERS
 from .known_bugs import core
 from .known_bugs.catalogue import CATALOGUE, Mutant
@@ -109,28 +112,53 @@ class Raised:
         self.name = name
 
 
-def replay(rec: Recorded, adapter) -> list:
-    """The outputs of `adapter` on the calls of one recorded object, in order."""
+@dataclass
+class Outcome:
+    """What one call gave: its output (or Raised) and the arguments it wrote into."""
+
+    out: object
+    wrote: tuple = ()
+
+
+def _call(obj, call):
+    """Make one recorded call on `obj`: (output, indices of the arguments it wrote into)."""
+    if call.method == "grads":
+        return {k: v for k, v in obj.grads.items() if k in call.out}, ()
+    if call.method in ("running_mean", "running_var"):
+        return getattr(obj, call.method), ()
+    args, before = copied(call.args), copied(call.args)
+    out = getattr(obj, call.method)(*args)
+    wrote = tuple(
+        i
+        for i, (a, b) in enumerate(zip(args, before, strict=True))
+        if isinstance(a, np.ndarray) and not np.array_equal(a, b, equal_nan=True)
+    )
+    return out, wrote
+
+
+def replay(rec: Recorded, adapter) -> list[Outcome]:
+    """What `adapter` gives on the calls of one recorded object, in order."""
     args = copied(rec.args)
     try:
         obj = getattr(adapter, rec.factory)(*args)
     except Exception as err:
-        return [Raised(type(err).__name__)] * len(rec.calls)
+        return [Outcome(Raised(type(err).__name__))] * len(rec.calls)
     outs = []
     for call in rec.calls:
         try:
-            if call.method == "grads":
-                out = {k: v for k, v in obj.grads.items() if k in call.out}
-            elif call.method in ("running_mean", "running_var"):
-                out = getattr(obj, call.method)
-            else:
-                out = getattr(obj, call.method)(*copied(call.args))
+            with np.errstate(all="ignore"):
+                out, wrote = _call(obj, call)
             if rec.factory in OPTIMIZERS:
                 out = args[0]  # the parameters it updates in place
-            outs.append(copied(out))
+            outs.append(Outcome(copied(out), wrote))
         except Exception as err:
-            outs.append(Raised(type(err).__name__))
+            outs.append(Outcome(Raised(type(err).__name__)))
     return outs
+
+
+def recorded(call) -> Outcome:
+    """What the adapter gave on a recorded call."""
+    return Outcome(Raised(call.raised) if call.raised else call.out, call.wrote)
 
 
 def dtype_of(rec: Recorded) -> np.dtype:
@@ -142,8 +170,19 @@ def dtype_of(rec: Recorded) -> np.dtype:
     return np.dtype(np.float64)
 
 
+def _as_arrays(ours, theirs):
+    """(o, t) as arrays, or None where they are not comparable as arrays."""
+    try:
+        return np.asarray(ours), np.asarray(theirs)
+    except (TypeError, ValueError):
+        return None
+
+
 def agrees(ours, theirs, dtype: np.dtype) -> bool:
-    """Whether two outputs of one call agree, to MATCH[dtype] (see tolerances.py)."""
+    """Whether two outputs of one call agree, to MATCH[dtype] (see tolerances.py): the
+    same structure, shapes, dtypes, NaN and inf, and values within the tolerance."""
+    if isinstance(ours, Outcome) or isinstance(theirs, Outcome):
+        return ours.wrote == theirs.wrote and agrees(ours.out, theirs.out, dtype)
     if isinstance(ours, Raised) or isinstance(theirs, Raised):
         return isinstance(ours, Raised) and isinstance(theirs, Raised)
     if ours is None or theirs is None:
@@ -160,15 +199,21 @@ def agrees(ours, theirs, dtype: np.dtype) -> bool:
             and len(ours) == len(theirs)
             and all(agrees(o, t, dtype) for o, t in zip(ours, theirs, strict=True))
         )
-    try:
-        o, t = np.asarray(ours), np.asarray(theirs)
-        if o.shape != t.shape:
-            return False
-        if o.dtype.kind not in "fc" or t.dtype.kind not in "fc":
-            return bool(np.array_equal(o, t))
-        o, t = o.astype(np.float64), t.astype(np.float64)
-    except (TypeError, ValueError):
+    pair = _as_arrays(ours, theirs)
+    if pair is None:
         return False
+    o, t = pair
+    if o.shape != t.shape:
+        return False
+    if o.dtype.kind not in "fc" or t.dtype.kind not in "fc":
+        return bool(np.array_equal(o, t))
+    # A NumPy array of another float dtype differs (a Python float is a loss's value).
+    if isinstance(ours, np.ndarray) and isinstance(theirs, np.ndarray) and o.dtype != t.dtype:
+        return False
+    return _close(o.astype(np.float64), t.astype(np.float64), dtype)
+
+
+def _close(o: np.ndarray, t: np.ndarray, dtype) -> bool:
     if not np.array_equal(np.isnan(o), np.isnan(t)):
         return False
     both = ~np.isnan(o)
@@ -190,36 +235,54 @@ def _divergences(objects: list[Recorded], adapter) -> dict[int, list[bool]]:
     for rec in objects:
         theirs, dtype = replay(rec, adapter), dtype_of(rec)
         out[rec.index] = [
-            not agrees(Raised(c.raised) if c.raised else c.out, t, dtype)
-            for c, t in zip(rec.calls, theirs, strict=True)
+            not agrees(recorded(c), t, dtype) for c, t in zip(rec.calls, theirs, strict=True)
         ]
     return out
 
 
-def explains(m: Mutant, objects: list[Recorded], adapter) -> bool:
-    """Whether the reference with bug `m` planted reproduces every call of `objects`."""
+def explains(bugs: tuple[Mutant, ...], objects: list[Recorded], adapter) -> bool:
+    """Whether the reference with `bugs` planted reproduces every call of `objects`."""
+    applied = []
     try:
-        applied = core.apply(m, package=COPY)
+        for m in bugs:
+            applied.append(core.apply(m, package=COPY))
+        return not any(any(d) for d in _divergences(objects, adapter).values())
     except core.MutantApplyError:
         return False
-    try:
-        return not any(any(d) for d in _divergences(objects, adapter).values())
     finally:
-        applied.undo()
+        for a in reversed(applied):
+            a.undo()
+
+
+# At most this many pairs of a layer's known bugs are tried when no single one explains
+# its calls (each try replays that layer's calls once).
+MAX_PAIRS = 120
+
+
+def _matching(factory: str, objects: list[Recorded], adapter) -> list[str]:
+    """The known bugs (or pairs of them, "a + b") that reproduce every call of `objects`."""
+    bugs = candidates(factory)
+    single = [m.name for m in bugs if explains((m,), objects, adapter)]
+    if single:
+        return single
+    pairs = list(itertools.combinations(bugs, 2))[:MAX_PAIRS]
+    return [f"{a.name} + {b.name}" for a, b in pairs if explains((a, b), objects, adapter)]
 
 
 # --- The diagnosis ----------------------------------------------------------------------
 def diagnose(tape: Tape) -> dict | None:
     """The diagnosis of a failing check from its tape; None if the tape is empty.
 
-    {"diagnosed": [ids], "layers": [{"layer", "first_divergence", "matches"}], "text"}:
-    one entry per layer that differs from the reference, in the order they first differ.
+    {"diagnosed": [ids], "layers": [{"layer", "first_divergence", "matches",
+    "signatures"}], "text"}: one entry per layer that differs from the reference, in
+    the order they first differ. A match is a known-bug id, or two joined by " + ";
+    where none matches, `signatures` describe how the outputs differ (signatures.py).
     """
-    recorded = [rec for rec in tape.objects if rec.calls]
-    if not recorded:
+    recorded_objects = [rec for rec in tape.objects if rec.calls]
+    if not recorded_objects:
         return None
     adapter = pristine()
-    diverged = _divergences(recorded, adapter)
+    diverged = _divergences(recorded_objects, adapter)
     first: dict[str, tuple[int, Recorded, int]] = {}  # factory -> (time, object, call)
     for time, (i, j) in enumerate(tape.order):
         rec = tape.objects[i]
@@ -228,16 +291,16 @@ def diagnose(tape: Tape) -> dict | None:
     n = len(tape.order)
     if not first:
         text = (
-            f"diagnosis: no known bug matches: each of the adapter's {n} calls agrees with "
-            "the reference given the same inputs, to rounding; the difference is one of "
-            "precision, or it builds up over many calls (or, when the reference itself is "
-            "checked, it lies in the reference's own files, which this replay also runs on)"
+            f"diagnosis: each of the adapter's {n} calls agrees with the reference given the "
+            "same inputs, in shape, dtype and value to rounding: the check's difference "
+            "builds up over many calls, or is one of precision"
         )
         return {"diagnosed": [], "layers": [], "text": text + _cut(tape)}
     layers = []
     for factory, (time, rec, j) in sorted(first.items(), key=lambda kv: kv[1][0]):
-        objects = [r for r in recorded if r.factory == factory]
-        matches = [m.name for m in candidates(factory) if explains(m, objects, adapter)]
+        objects = [r for r in recorded_objects if r.factory == factory]
+        matches = _matching(factory, objects, adapter)
+        found = [] if matches else signatures.describe(factory, objects, adapter, diverged)
         call = rec.calls[j]
         layers.append(
             {
@@ -245,9 +308,10 @@ def diagnose(tape: Tape) -> dict | None:
                 "first_divergence": f"{LAYER_OF[factory]} {DIRECTION[call.method]} "
                 f"({rec.call}.{call.method}, call {time + 1} of {n})",
                 "matches": matches,
+                "signatures": found,
             }
         )
-    diagnosed = [name for layer in layers for name in layer["matches"]]
+    diagnosed = [name for layer in layers for m in layer["matches"] for name in m.split(" + ")]
     return {"diagnosed": diagnosed, "layers": layers, "text": _text(layers) + _cut(tape)}
 
 
@@ -255,92 +319,21 @@ def _cut(tape: Tape) -> str:
     return " (the tape was cut short: only its first calls were replayed)" if tape.truncated else ""
 
 
+def sentence(match: str) -> str:
+    """What a match says: its known bugs' diagnosis sentences."""
+    return " And ".join(f"`{m}`: {CATALOGUE[m].diagnosis}" for m in match.split(" + "))
+
+
 def _text(layers: list[dict]) -> str:
     parts = []
     for layer in layers:
         where = f"{layer['first_divergence']} is the first call to differ from torch"
-        if not layer["matches"]:
-            parts.append(f"{where}; no known bug matches")
-            continue
-        said = "; or ".join(f"`{m}`: {CATALOGUE[m].diagnosis}" for m in layer["matches"])
-        parts.append(f"{where}; it matches {said}")
-    return "diagnosis: " + "\n  ".join(parts)
-
-
-# --- Conventions ------------------------------------------------------------------------
-# Where from-scratch code commonly departs from torch: what torch does, the catalogued
-# alternatives and how to say them, and the checks that observe the convention.
-CONVENTIONS = {
-    "tie rule": {
-        "torch": "the first maximum of a window (row-major) takes the gradient",
-        "alternatives": {
-            "pool_ties_to_every_max": "every tied maximum takes the whole gradient",
-            "pool_ties_to_last_max": "the last tied maximum takes the gradient",
-            "pool_ties_split_evenly": "the tied maxima split the gradient evenly",
-        },
-        "checks": (
-            "checks/test_maxpool2d.py::test_maxpool2d_ties_route_to_first_max",
-            "checks/test_maxpool2d.py::test_maxpool2d_tied_windows_route_to_the_first_max",
-        ),
-    },
-    "ReLU'(0)": {
-        "torch": "0",
-        "alternatives": {"relu_gradient_at_zero_is_one": "1"},
-        "checks": ("checks/test_relu.py::test_relu_gradient_at_exact_zero_is_zero",),
-    },
-    "kernel orientation": {
-        "torch": "cross-correlation with weights (C_out, C_in, kH, kW)",
-        "alternatives": {
-            "conv_flipped_kernel": "true convolution (the kernel flipped)",
-            "conv_kernel_transposed": "the kernel read as (kW, kH)",
-            "conv_weight_read_as_in_out": "weights read as (C_in, C_out, kH, kW)",
-            "conv_weight_channels_last": "weights read channels-last, (C_out, kH, kW, C_in)",
-        },
-        "checks": (
-            "checks/test_conv2d.py::test_conv2d_is_cross_correlation_not_convolution",
-            "checks/test_conv2d.py::test_conv2d_matches_torch_for_any_shape_stride_and_padding",
-        ),
-    },
-    "loss reduction": {
-        "torch": "the mean over the batch, loss and gradient",
-        "alternatives": {
-            "loss_summed_not_averaged": "the sum over the batch",
-            "loss_gradient_not_divided_by_batch": "a mean loss with the gradient of the sum",
-        },
-        "checks": (
-            "checks/test_loss.py::test_cross_entropy_gradient_is_divided_by_the_batch_size",
-            "checks/test_loss.py::test_cross_entropy_loss_and_dlogits_match_torch",
-        ),
-    },
-    "Adam variant": {
-        "torch": "torch.optim.Adam: bias-corrected moments, eps added outside the sqrt",
-        "alternatives": {
-            "adam_no_bias_correction": "no bias correction",
-            "adam_eps_inside_sqrt": "eps inside the square root",
-            "adam_tf_epsilon_hat": "TensorFlow's epsilon-hat",
-            "adam_step_count_starts_at_zero": "the step count starting at 0",
-            "adam_l2_weight_decay": "L2 weight decay added to the gradient",
-        },
-        "checks": ("checks/test_adam.py::test_adam_matches_torch_at_every_step",),
-    },
-}
-
-
-def conventions(checks: list[dict]) -> dict:
-    """convention -> {"observed", "torch", "checks"}: "torch's" or the alternative seen."""
-    named = {m for c in checks if c.get("diagnosis") for m in c["diagnosis"]["diagnosed"]}
-    out = {}
-    for name, conv in CONVENTIONS.items():
-        seen = [c for c in checks if c["id"].startswith(conv["checks"])]
-        alternatives = [text for m, text in conv["alternatives"].items() if m in named]
-        statuses = {c["status"] for c in seen}
-        if alternatives:
-            observed = "; ".join(alternatives)
-        elif seen and statuses <= {"passed"}:
-            observed = "torch's"
-        elif statuses <= {"not provided"}:
-            observed = "not observed (its checks did not run)"
+        if layer["matches"]:
+            said = "; or ".join(sentence(m) for m in layer["matches"])
+            parts.append(f"{where}; it matches {said}")
+        elif layer["signatures"]:
+            said = "; ".join(s["text"] for s in layer["signatures"])
+            parts.append(f"{where}; no known bug matches; how it differs: {said}")
         else:
-            observed = "not torch's, and no known variant matches"
-        out[name] = {"observed": observed, "torch": conv["torch"], "checks": len(seen)}
-    return out
+            parts.append(f"{where}; no known bug matches")
+    return "diagnosis: " + "\n  ".join(parts)

@@ -78,6 +78,15 @@ class OracleSession:
         self.used: set[str] = set()
         self.checks: list[dict] = []
         self.start = time.monotonic()
+        self._conventions: dict | None = None
+
+    def conventions(self) -> dict:
+        """The convention probes' observations (conventions/), run once, after the checks."""
+        if self._conventions is None:
+            from .conventions import observe
+
+            self._conventions = observe(Implementation(self.adapter))
+        return self._conventions
 
 
 def _read_xfails(path: str | None) -> dict[str, str]:
@@ -320,11 +329,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(line)
     for line in report.summary_lines(state.checks):
         terminalreporter.write_line(line)
+    # Causes first (one line per layer and cause, with its count), then each failure.
+    for line in report.diagnosis_lines(state.checks):
+        terminalreporter.write_line(line)
     for c in state.checks:
         if c["status"] == "failed":
             first = (c["reason"] or "").partition("\n")[0]
             terminalreporter.write_line(f"FAILED {c['id']}: {first[:300]}")
-    for line in report.diagnosis_lines(state.checks):
+    for line in report.convention_lines(state.conventions()):
         terminalreporter.write_line(line)
     missing = [c["id"] for c in state.checks if c["status"] == "not provided"]
     reasons = Counter(c["reason"] for c in state.checks if c["status"] == "not provided")
@@ -345,7 +357,8 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     from .tolerances import tolerance_table
 
-    rep = report.build(state.adapter, state.checks, time.monotonic() - state.start)
+    duration = time.monotonic() - state.start
+    rep = report.build(state.adapter, state.checks, duration, state.conventions())
     json_path = session.config.getoption("--oracle-json")
     md_path = session.config.getoption("--oracle-markdown")
     if json_path:

@@ -143,41 +143,84 @@ def summary(checks: list[dict]) -> dict:
 
 def diagnosis_summary(checks: list[dict]) -> dict:
     """The run's diagnosis: per layer that a failing check found differing, how many
-    checks reach it and which known bugs they name; `diagnosed`, for each layer, the
-    bugs named by the most checks."""
+    checks reach it, which known bugs they name and, where none, the signatures seen;
+    `diagnosed`, for each layer, the bugs named by the most checks."""
     layers: dict[str, dict] = {}
     for c in checks:
         for found in (c.get("diagnosis") or {}).get("layers", []):
-            row = layers.setdefault(found["layer"], {"failing_checks": 0, "matches": Counter()})
+            row = layers.setdefault(
+                found["layer"],
+                {"failing_checks": 0, "matches": Counter(), "signatures": Counter(), "texts": {}},
+            )
             row["failing_checks"] += 1
             row["matches"].update(found["matches"])
+            for sig in found.get("signatures", []):
+                row["signatures"][sig["id"]] += 1
+                row["texts"].setdefault(sig["id"], sig["text"])
     diagnosed = []
     for row in layers.values():
         top = max(row["matches"].values(), default=0)
-        diagnosed += [m for m, n in row["matches"].items() if n == top]
+        diagnosed += [b for m, n in row["matches"].items() if n == top for b in m.split(" + ")]
         row["matches"] = dict(row["matches"].most_common())
+        row["signatures"] = dict(row["signatures"].most_common())
     return {"diagnosed": diagnosed, "layers": layers}
 
 
+def findings(summary: dict) -> list[dict]:
+    """One finding per (layer, cause): a known bug (or pair) the failing checks name, or
+    where none is named, each signature; with how many failing checks support it."""
+    from .diagnosis import sentence
+
+    out = []
+    for layer, row in summary["layers"].items():
+        for match, n in row["matches"].items():
+            for bug in match.split(" + "):
+                out.append({"layer": layer, "id": bug, "checks": n, "text": sentence(bug)})
+        if not row["matches"]:
+            for sig, n in row["signatures"].items():
+                out.append({"layer": layer, "id": sig, "checks": n, "text": row["texts"][sig]})
+    return out
+
+
 def diagnosis_lines(checks: list[dict]) -> list[str]:
-    """One DIAGNOSIS line per layer that failing checks found differing."""
-    from .known_bugs.catalogue import CATALOGUE
+    """One DIAGNOSIS line per (layer, cause) that failing checks found, with its count."""
+    from .diagnosis import sentence
 
     lines = []
     for layer, row in diagnosis_summary(checks)["layers"].items():
         head = f"DIAGNOSIS {layer} ({row['failing_checks']} failing checks differ there): "
-        if not row["matches"]:
-            lines.append(head + "no known bug matches")
-            continue
         for name, n in row["matches"].items():
-            lines.append(head + f"matches `{name}` in {n}: {CATALOGUE[name].diagnosis}")
+            lines.append(head + f"matches {sentence(name)} ({n} checks)")
+        if row["matches"]:
+            continue
+        if not row["signatures"]:
+            lines.append(head + "no known bug matches")
+        for sig, n in row["signatures"].items():
+            lines.append(head + f"no known bug matches; {row['texts'][sig]} ({n} checks)")
     return lines
 
 
-def build(adapter, checks: list[dict], duration: float) -> dict:
-    """The report object that --oracle-json writes."""
-    from .diagnosis import conventions
+def convention_lines(conventions: dict) -> list[str]:
+    """One CONVENTION line per point that differs from torch, then one for the rest."""
+    lines = [
+        f"CONVENTION {name}: {c['observed']}; torch: {c['torch']} (probe: {c['probe']})"
+        for name, c in conventions.items()
+        if c["status"] == "differs"
+    ]
+    same = [name for name, c in conventions.items() if c["status"] == "torch's"]
+    unseen = [name for name, c in conventions.items() if c["status"] == "not observed"]
+    if same:
+        lines.append(f"CONVENTIONS as torch's: {', '.join(same)}")
+    if unseen:
+        lines.append(
+            f"CONVENTIONS not observed (piece missing or not working): {', '.join(unseen)}"
+        )
+    return lines
 
+
+def build(adapter, checks: list[dict], duration: float, conventions: dict) -> dict:
+    """The report object that --oracle-json writes."""
+    diagnosis = diagnosis_summary(checks)
     return {
         "implementation": {
             "name": adapter.name,
@@ -189,8 +232,9 @@ def build(adapter, checks: list[dict], duration: float) -> dict:
         "duration_seconds": round(duration, 1),
         "checks": checks,
         "summary": summary(checks),
-        "diagnosis": diagnosis_summary(checks),
-        "conventions": conventions(checks),
+        "diagnosis": diagnosis,
+        "findings": findings(diagnosis),
+        "conventions": conventions,
         "errors": [
             {"layer": k[0], "quantity": k[1], "dtype": k[2], "oracle": k[3], **v}
             for k, v in sorted(ERRORS.items())
@@ -234,18 +278,23 @@ def markdown(report: dict, tolerances: dict) -> str:
         "",
         "## Conventions",
         "",
-        "| convention | observed | torch's |",
-        "| --- | --- | --- |",
+        "| convention | status | observed | torch's | decided by |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for name, conv in report["conventions"].items():
-        lines.append(f"| {name} | {conv['observed']} | {conv['torch']} |")
+        lines.append(
+            f"| {name} | {conv['status']} | {conv['observed']} | {conv['torch']} | "
+            f"{conv['probe']} |"
+        )
     diagnosis = report["diagnosis"]["layers"]
     if diagnosis:
-        lines += ["", "## Diagnosis", "", "| layer | failing checks | known bugs matched |"]
-        lines.append("| --- | ---: | --- |")
-        for layer, row in diagnosis.items():
-            named = ", ".join(f"`{m}` ({n})" for m, n in row["matches"].items()) or "none"
-            lines.append(f"| {layer} | {row['failing_checks']} | {named} |")
+        lines += ["", "## Diagnosis", "", "| layer | failing checks | cause | checks |"]
+        lines.append("| --- | ---: | --- | ---: |")
+        for f in report["findings"]:
+            row = diagnosis[f["layer"]]
+            lines.append(
+                f"| {f['layer']} | {row['failing_checks']} | `{f['id']}` | {f['checks']} |"
+            )
     lines += [
         "",
         "## Checks",

@@ -1,0 +1,278 @@
+"""Signatures: how an implementation's outputs differ from the reference's, in words,
+for a layer that no known bug (nor pair of them) explains.
+
+`describe()` compares the adapter's recorded outputs with the reference's replay of the
+same calls and names what it sees, without advice (a fix is given only for a known bug
+that explains every call):
+- a constant ratio, named when it is N, 1/N, N*C, 2 or 1/2;
+- differences only at special inputs: NaN, inf, exact zeros, large magnitudes, tied
+  pooling windows; or only for stride > 1, non-square inputs, 1x1 kernels (from the
+  objects on the tape that agree and those that do not);
+- a permutation of the right answer: flipped, transposed, channels-last;
+- an empty output, another shape, the right values in the wrong dtype, writes into an
+  argument, a raise;
+- state across calls: results that accumulate, or that depend on the step;
+- for optimizers, the member of a family of variants that fits the observed steps.
+Each signature is {"id": "signature:...", "text": "..."}.
+"""
+
+import numpy as np
+
+from .tape import Recorded
+
+# Elements are "the same" to this relative tolerance here: signatures describe
+# differences far larger than rounding (a factor, a permutation, a zeroed element).
+RTOL = 1e-4
+
+
+def _same(o: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Elementwise: equal NaN-ness and inf, or close to RTOL of the output's scale."""
+    o, t = o.astype(np.float64), t.astype(np.float64)
+    scale = np.abs(t[np.isfinite(t)]).max(initial=0.0)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(o - t) <= RTOL * np.abs(t) + 1e-6 * RTOL * scale
+    return close | (np.isnan(o) & np.isnan(t)) | ((o == t) & np.isinf(t))
+
+
+def _ratio_name(c: float, N: int, C: int | None) -> str | None:
+    names = {"N": N, "1/N": 1 / N, "2": 2.0, "1/2": 0.5}
+    if C:
+        names["N*C"] = N * C
+        names["1/(N*C)"] = 1 / (N * C)
+    for name, value in names.items():
+        if value != 1 and np.isclose(c, value, rtol=1e-3):
+            return name
+    return None
+
+
+def _arrays(value) -> dict[str, np.ndarray]:
+    """The arrays of an output: itself, a dict's values, or a list's items."""
+    if isinstance(value, dict):
+        return {f"[{k!r}]": np.asarray(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return {f"[{i}]": np.asarray(v) for i, v in enumerate(value)}
+    try:
+        return {"": np.asarray(value)}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _input_of(rec: Recorded, j: int) -> np.ndarray | None:
+    """The layer input a call j works on: its own for forward, the last forward's else."""
+    for call in reversed(rec.calls[: j + 1]):
+        if call.method == "forward" and call.args and isinstance(call.args[0], np.ndarray):
+            return call.args[0]
+    return None
+
+
+def _tied(x: np.ndarray, k: int, s: int) -> np.ndarray:
+    """Positions of x in a pooling window (s >= k) that holds more than one maximum."""
+    out = np.zeros(x.shape, dtype=bool)
+    if x.ndim != 4 or s < k:
+        return out
+    Ho, Wo = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
+    for i in range(Ho):
+        for j in range(Wo):
+            w = x[:, :, i * s : i * s + k, j * s : j * s + k]
+            top = np.nanmax(w, axis=(2, 3), keepdims=True) if w.size else w
+            tie = (w == top).sum(axis=(2, 3)) > 1  # (N, C)
+            out[:, :, i * s : i * s + k, j * s : j * s + k] |= tie[:, :, None, None]
+    return out
+
+
+def _special(rec: Recorded, j: int, shape: tuple) -> dict[str, np.ndarray]:
+    """Masks of the special inputs of call j, where they line up with its output."""
+    x = _input_of(rec, j)
+    if x is None or x.shape != shape or x.dtype.kind != "f":
+        return {}
+    x = x.astype(np.float64)
+    masks = {
+        "nan": np.isnan(x),
+        "inf": np.isinf(x),
+        "zeros": x == 0,
+        "large": np.isfinite(x) & (np.abs(x) > 50),
+    }
+    if rec.factory == "maxpool2d":
+        masks["ties"] = _tied(x, *rec.args[:2])
+    return masks
+
+
+def _permutations(rec: Recorded, j: int, t: np.ndarray) -> dict[str, np.ndarray]:
+    out = {}
+    if t.ndim >= 2:
+        out["flipped"] = t[..., ::-1, ::-1]
+        if t.shape[-1] == t.shape[-2]:
+            out["transposed"] = t.swapaxes(-1, -2)
+    x = _input_of(rec, j)
+    if rec.factory == "flatten" and x is not None and x.ndim == 4:
+        out["channels-last"] = x.transpose(0, 2, 3, 1).reshape(len(x), -1)
+        out["(W, H, C) order"] = x.transpose(0, 3, 2, 1).reshape(len(x), -1)
+    return out
+
+
+SPECIAL_WORDS = {
+    "nan": "NaN",
+    "inf": "inf",
+    "zeros": "exact zeros",
+    "large": "large magnitudes (|x| > 50)",
+    "ties": "tied pooling windows",
+}
+
+
+def _compare(rec: Recorded, j: int, ours, theirs) -> list[tuple[str, str]]:
+    """Signatures of one differing call: [(id, text)]."""
+    from .diagnosis import Raised
+
+    call = rec.calls[j]
+    where = f"{rec.call}.{call.method}"
+    o_out, t_out = ours.out, theirs.out
+    found = []
+    if ours.wrote and not theirs.wrote:
+        found.append(("writes-input", f"{where} writes into its argument {ours.wrote[0] + 1}"))
+    if isinstance(o_out, Raised) or isinstance(t_out, Raised):
+        if isinstance(o_out, Raised) and not isinstance(t_out, Raised):
+            found.append(("raises", f"{where} raises {o_out.name} where torch's does not"))
+        return found
+    o_all, t_all = _arrays(o_out), _arrays(t_out)
+    for key in o_all.keys() & t_all.keys():
+        o, t = o_all[key], t_all[key]
+        what = where + key
+        if o.dtype.kind not in "fc" or t.dtype.kind not in "fc":
+            continue
+        if o.size == 0 and t.size:
+            found.append(("empty-output", f"{what} is empty (shape {o.shape}; torch's {t.shape})"))
+            continue
+        if o.shape != t.shape:
+            found.append(("wrong-shape", f"{what} has shape {o.shape}; torch's {t.shape}"))
+            continue
+        same = _same(o, t)
+        if same.all():
+            if o.dtype != t.dtype:
+                found.append(
+                    ("wrong-dtype", f"{what} has the right values in {o.dtype}, not {t.dtype}")
+                )
+            continue
+        found += _shape_of_difference(rec, j, what, o, t, same)
+    return found
+
+
+def _shape_of_difference(rec, j, what, o, t, same) -> list[tuple[str, str]]:
+    x = _input_of(rec, j)
+    N = len(x) if x is not None and x.ndim else (len(t) if t.ndim else 1)
+    C = t.shape[1] if t.ndim >= 2 else None
+    finite = np.isfinite(o) & np.isfinite(t) & (np.abs(t) > 0)
+    if finite.any():
+        tf, of = t[finite].astype(np.float64), o[finite].astype(np.float64)
+        c = float(np.sum(of * tf) / np.sum(tf * tf))
+        if np.allclose(of, c * tf, rtol=RTOL, atol=0) and not np.isclose(c, 1.0):
+            name = _ratio_name(c, N, C)
+            said = f"{what} is {name} times torch's" if name else f"{what} is x{c:.4g} torch's"
+            return [(f"ratio:{name}" if name else "ratio", said)]
+    for name, perm in _permutations(rec, j, t).items():
+        if perm.shape == o.shape and _same(o, perm).all():
+            return [(f"permuted:{name}", f"{what} is torch's result {name}")]
+    diff = ~same
+    for name, mask in _special(rec, j, o.shape).items():
+        if mask.any() and not (diff & ~mask).any():
+            n = int(diff.sum())
+            return [(f"only-at:{name}", f"{what} differs only at {SPECIAL_WORDS[name]} ({n})")]
+    return []
+
+
+# --- Across objects and calls -------------------------------------------------------------
+def _attributes(rec: Recorded) -> set[str]:
+    """What sets one conv or pool object apart: stride > 1, non-square input, 1x1 kernel."""
+    out = set()
+    if rec.factory == "conv2d":
+        w, _, s, p = rec.args
+        out |= {"stride"} if s > 1 else set()
+        out |= {"padding"} if p > 0 else set()
+        out |= {"1x1"} if w.shape[-1] == 1 else set()
+    elif rec.factory in ("maxpool2d", "avgpool2d"):
+        out |= {"stride"} if rec.args[1] != rec.args[0] else set()
+    x = _input_of(rec, len(rec.calls) - 1)
+    if x is not None and x.ndim == 4 and x.shape[2] != x.shape[3]:
+        out.add("non-square")
+    return out
+
+
+ATTRIBUTE_WORDS = {
+    "stride": "a stride other than 1 (or than the window)",
+    "padding": "padding > 0",
+    "1x1": "1x1 kernels",
+    "non-square": "non-square inputs",
+}
+
+
+def _contrast(objects: list[Recorded], diverged: dict) -> list[tuple[str, str]]:
+    """An attribute that every differing object has and every agreeing one lacks."""
+    bad = [r for r in objects if any(diverged[r.index])]
+    good = [r for r in objects if not any(diverged[r.index])]
+    if not bad or not good:
+        return []
+    shared = set.intersection(*(_attributes(r) for r in bad))
+    return [
+        (f"only-at:{a}", f"it differs only with {ATTRIBUTE_WORDS[a]}")
+        for a in sorted(shared)
+        if not any(a in _attributes(r) for r in good)
+    ]
+
+
+def _state(rec: Recorded, ours: list, theirs: list, diverged: list[bool]):
+    """Results that build up over repeated calls of one method."""
+    for method in ("backward", "grads"):
+        idx = [j for j, c in enumerate(rec.calls) if c.method == method]
+        if len(idx) < 2 or diverged[idx[0]] or not any(diverged[j] for j in idx[1:]):
+            continue
+        o, t = _arrays(ours[idx[-1]].out), _arrays(theirs[idx[-1]].out)
+        where = f"{rec.call}.{method}"
+        total = None
+        for j in idx:
+            arrays = _arrays(theirs[j].out)
+            total = arrays if total is None else {k: total[k] + arrays[k] for k in total}
+        if all(k in o and o[k].shape == total[k].shape and _same(o[k], total[k]).all() for k in t):
+            return [("state:accumulates", f"{where} adds each call's result to the last")]
+        return [("state:step-dependent", f"{where} is right at its first call only")]
+    return []
+
+
+def _fit_optimizer(rec: Recorded) -> list[tuple[str, str]]:
+    from .conventions.optim import ADAM_VARIANTS, adam_variant, fit
+
+    if rec.factory != "adam" or not rec.calls:
+        return []
+    params, lr, betas, eps = rec.args
+    grads_seq = [c.args[0] for c in rec.calls if c.method == "step"]
+    observed = [[np.asarray(p, dtype=np.float64) for p in c.out] for c in rec.calls]
+    if any(c.raised for c in rec.calls):
+        return []
+    rtol = 1e-8 if params[0].dtype == np.float64 else 1e-4
+    variants = {k: adam_variant(k) for k in ADAM_VARIANTS if k != "torch"}
+
+    def runner(run):
+        return lambda p, g: run(p, g, lr=lr, betas=betas, eps=eps)
+
+    found = fit(observed, params, grads_seq, {k: runner(v) for k, v in variants.items()}, rtol)
+    return [(f"adam:{k}", f"its steps fit Adam with {ADAM_VARIANTS[k]}") for k in found]
+
+
+def describe(factory: str, objects: list[Recorded], adapter, diverged: dict) -> list[dict]:
+    """The signatures of one layer's differing calls, most telling first, each once."""
+    from .diagnosis import recorded, replay
+
+    found: dict[str, str] = {}
+    for rec in objects:
+        for key, text in _fit_optimizer(rec):
+            found.setdefault(key, text)
+    for key, text in _contrast(objects, diverged):
+        found.setdefault(key, text)
+    for rec in objects:
+        theirs = replay(rec, adapter)
+        ours = [recorded(c) for c in rec.calls]
+        for key, text in _state(rec, ours, theirs, diverged[rec.index]):
+            found.setdefault(key, text)
+        for j, differs in enumerate(diverged[rec.index]):
+            if differs:
+                for key, text in _compare(rec, j, ours[j], theirs[j]):
+                    found.setdefault(key, text)
+    return [{"id": f"signature:{k}", "text": v} for k, v in found.items()]
