@@ -21,12 +21,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .tolerances import FD_ATOL, FD_EPS, FD_RTOL, compare
+from .tolerances import FD_ATOL, FD_EPS, FD_RTOL, FINITE_DIFFERENCES, compare
 
 # 2 * 256 evaluations of f per full Jacobian: cheap for every layer at test sizes.
 FULL_JACOBIAN_MAX_SIZE = 256
 FD_TOL = {"rtol": FD_RTOL, "atol": FD_ATOL}
-ORACLE = "finite differences"
+ORACLE = FINITE_DIFFERENCES
 
 Function = Callable[[np.ndarray], np.ndarray]
 

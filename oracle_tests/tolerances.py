@@ -85,15 +85,31 @@ def compare(layer: str, quantity: str, ours, theirs, *, oracle: str = "torch", t
         )
     tol = TOLERANCES[ours.dtype] if tol is None else tol
     o, t = ours.astype(np.float64), theirs.astype(np.float64)
+    if oracle == FINITE_DIFFERENCES and not np.isfinite(t).all():
+        # Finite differences of a finite function on finite inputs are finite: a NaN or
+        # inf here comes from the forward under test, and proves nothing about the gradient.
+        i = _index(np.argwhere(~np.isfinite(t))[0])
+        raise CheckFailure(
+            f"{where} ({ours.dtype}): the finite differences are {num(t[i])} at index {i}: "
+            "the forward returns NaN or inf on finite inputs, so its gradient cannot be checked"
+        )
     nan_ok = np.isnan(o) == np.isnan(t)
     if not nan_ok.all():
-        i = tuple(int(j) for j in np.argwhere(~nan_ok)[0])
+        i = _index(np.argwhere(~nan_ok)[0])
         raise CheckFailure(
             f"{where} ({ours.dtype}): NaN where {oracle} has none, or the reverse, at "
             f"{(~nan_ok).sum()} of {o.size} elements; first at index {i}: "
-            f"ours={o[i]!r} {oracle}={t[i]!r}"
+            f"ours = {num(o[i])}, {oracle} = {num(t[i])}"
         )
-    both = ~np.isnan(o)
+    inf_ok = (np.isinf(o) == np.isinf(t)) & ~(np.isinf(t) & (o != t))
+    if not inf_ok.all():
+        i = _index(np.argwhere(~inf_ok)[0])
+        raise CheckFailure(
+            f"{where} ({ours.dtype}): inf where {oracle} is finite, or the reverse, at "
+            f"{(~inf_ok).sum()} of {o.size} elements; first at index {i}: "
+            f"ours = {num(o[i])}, {oracle} = {num(t[i])}"
+        )
+    both = np.isfinite(o) & np.isfinite(t)
     err = np.where(both, np.abs(o - t), 0.0)
     bound = tol["atol"] + tol["rtol"] * np.abs(np.where(both, t, 0.0))
     # Relative error only where |theirs| exceeds atol: next to 0 (a finite difference
@@ -103,12 +119,24 @@ def compare(layer: str, quantity: str, ours, theirs, *, oracle: str = "torch", t
     report.record_comparison(layer, quantity, str(ours.dtype), oracle, err, rel, bound, tol)
     bad = err > bound
     if bad.any():
-        i = np.unravel_index(np.argmax(np.where(bad, err, -1.0)), err.shape)
+        i = _index(np.unravel_index(np.argmax(np.where(bad, err, -1.0)), err.shape))
         raise CheckFailure(
             f"{where} ({ours.dtype}) differs from {oracle} at {bad.sum()} of {bad.size} "
-            f"elements; worst at index {tuple(int(j) for j in i)}: ours={o[i]!r} "
-            f"{oracle}={t[i]!r} (abs err {err[i]:.3g}, rtol {tol['rtol']}, atol {tol['atol']})"
+            f"elements; worst at index {i}: ours = {num(o[i])}, {oracle} = {num(t[i])} "
+            f"(abs err {err[i]:.3g}, rtol {tol['rtol']:g}, atol {tol['atol']:g})"
         )
+
+
+FINITE_DIFFERENCES = "finite differences"
+
+
+def num(x) -> str:
+    """A number for a message: plain, never np.float64(...)."""
+    return f"{float(x):.10g}"
+
+
+def _index(i) -> tuple:
+    return tuple(int(j) for j in i)
 
 
 def expect(condition, message: str) -> None:
