@@ -9,6 +9,7 @@ Without --impl the checks run on the reference's adapter, through the same path 
 any other implementation.
 """
 
+import dataclasses
 import functools
 import json
 import os
@@ -37,8 +38,10 @@ _PHASES = [p for p in Phase if p is not Phase.explain]
 # "ci": deterministic (derandomize), no deadline (shared machines are noisy), and
 # 30 examples per property: ~750 torch comparisons, each a fresh shape/stride/padding/tie
 # pattern, inside the suite's time budget.
+# No print_blob: its "@reproduce_failure" advice names the suite's functions, not the
+# user's; a failure gives its drawn arguments in words and a cnn-oracle line instead.
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=30, print_blob=True,
+    "ci", derandomize=True, deadline=None, max_examples=30, print_blob=False,
     suppress_health_check=_SUPPRESS, phases=_PHASES,
 )  # fmt: skip
 # "thorough": for local runs before a release; random, 1000 examples per property.
@@ -138,11 +141,56 @@ def _is_check(item) -> bool:
     return item.get_closest_marker("check") is not None
 
 
+# The arguments hypothesis drew for the example running now (the failing one, when a
+# check fails: hypothesis runs its shrunk example last).
+EXAMPLE: dict = {}
+
+
+def _record_examples(fn) -> None:
+    """Wrap a hypothesis test's inner function (hypothesis's documented hook) so that
+    each example's arguments are kept in EXAMPLE."""
+    hyp = getattr(fn, "hypothesis", None)
+    if hyp is None or getattr(hyp.inner_test, "_records_examples", False):
+        return
+    inner = hyp.inner_test
+
+    @functools.wraps(inner)
+    def recording(*args, **kwargs):
+        EXAMPLE.clear()
+        EXAMPLE.update(kwargs)
+        return inner(*args, **kwargs)
+
+    recording._records_examples = True
+    hyp.inner_test = recording
+
+
+def _words(value) -> str:
+    """A drawn argument in words: a dataclass's fields, plain numbers, dtype names."""
+    if dataclasses.is_dataclass(value):
+        return ", ".join(f"{f.name}={getattr(value, f.name)}" for f in dataclasses.fields(value))
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value)
+
+
+def _example_lines(item, drawn: dict, notes: list[str]) -> list[str]:
+    """The failing example in words, and the command that runs this check alone."""
+    fixed = set(item.funcargs)
+    said = [f"{k}: {_words(v)}" for k, v in drawn.items() if k not in fixed and k != "data"]
+    said += [n.strip() for n in notes if n.strip().startswith("Draw ")]  # labelled draws
+    spec = item.config.stash[_STATE].adapter.spec
+    lines = [f"example: {'; '.join(said)}"] if said else []
+    return lines + [f'reproduce: cnn-oracle check {spec} -- -k "{item.name}"']
+
+
 def pytest_collection_modifyitems(config, items):
     state = config.stash[_STATE]
     for item in items:
         if not _is_check(item):
             continue
+        _record_examples(item.obj)
         ident = check_id(item)
         for prefix, reason in state.xfails.items():
             if ident.startswith(prefix):
@@ -180,6 +228,7 @@ def pytest_runtest_setup(item):
 
 
 _DIAGNOSIS = pytest.StashKey[dict]()
+_EXAMPLE = pytest.StashKey[list]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -193,8 +242,11 @@ def pytest_pyfunc_call(pyfuncitem):
         pytest.skip(f"not provided: every example was declined: {'; '.join(reasons)}")
     except Exception as exc:  # a CheckFailure, or several in a hypothesis ExceptionGroup
         expected = pyfuncitem.get_closest_marker("xfail") is not None
-        if _is_check(pyfuncitem) and _owned(exc) and not expected:
-            pyfuncitem.stash[_DIAGNOSIS] = _diagnose(pyfuncitem)
+        if _is_check(pyfuncitem) and _owned(exc):
+            notes = [n for e in (exc, *getattr(exc, "exceptions", ())) for n in _notes(e)]
+            pyfuncitem.stash[_EXAMPLE] = _example_lines(pyfuncitem, dict(EXAMPLE), notes)
+            if not expected:
+                pyfuncitem.stash[_DIAGNOSIS] = _diagnose(pyfuncitem)
         raise
 
 
@@ -243,13 +295,21 @@ def _diagnose(item) -> dict | None:
         TAPE.reset()
 
 
-def _message(exc: BaseException) -> str:
-    """A check failure's message, with hypothesis's falsifying example: no traceback."""
+def _notes(exc: BaseException) -> list[str]:
+    return list(getattr(exc, "__notes__", None) or [])
+
+
+def _message(exc: BaseException, item=None) -> str:
+    """A check failure's message, then its example in words: no traceback, and none of
+    hypothesis's notes, which show the suite's objects and functions."""
     parts = getattr(exc, "exceptions", None)
     if parts:  # several distinct failures (an ExceptionGroup)
-        return "\n".join(_message(e) for e in parts)
-    notes = "\n".join(getattr(exc, "__notes__", []))
-    return f"{exc}\n{notes}".strip()
+        text = "\n".join(_message(e) for e in parts)
+    else:
+        text = str(exc).strip()
+    if item is not None:
+        text = "\n".join([text, *item.stash.get(_EXAMPLE, [])])
+    return text
 
 
 def _owned(exc: BaseException) -> bool:
@@ -265,7 +325,7 @@ def pytest_runtest_makereport(item, call):
     if not _is_check(item):
         return rep
     if rep.failed and call.excinfo is not None and _owned(call.excinfo.value):
-        rep.longrepr = _message(call.excinfo.value)
+        rep.longrepr = _message(call.excinfo.value, item)
         found = item.stash.get(_DIAGNOSIS, None)
         if found:
             rep.longrepr += "\n" + found["text"]
@@ -288,7 +348,7 @@ def _finish(item, rep, call) -> None:
         reason = rep.wasxfail if xfail else _skip_reason(rep)
     else:
         status = "failed"
-        reason = _message(call.excinfo.value) if call.excinfo else str(rep.longrepr)
+        reason = _message(call.excinfo.value, item) if call.excinfo else str(rep.longrepr)
         found = item.stash.get(_DIAGNOSIS, None)
         if found and call.excinfo:
             reason += "\n" + found["text"]
