@@ -180,12 +180,16 @@ def _where(err: BaseException) -> str:
 
 def load_adapter(spec: str | None = None) -> Adapter:
     """Load MODULE[:OBJECT] (default: the reference's adapter); raise AdapterError."""
+    from .isolation import guarded, warm_torch
+
     spec = spec or DEFAULT_IMPL
     module, _, attr = spec.partition(":")
     if not module:
         raise AdapterError(f"adapter {spec!r}: no module before ':'")
+    warm_torch()  # before the adapter can stub what torch imports lazily
     try:
-        mod = _import_module(module)
+        with guarded():
+            mod = _import_module(module)
     except AdapterError:
         raise
     except Exception as err:  # anything the adapter's own import raises
