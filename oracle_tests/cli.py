@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
         help="expected failures: one check id (or id prefix) a line, with a # reason",
     )  # fmt: skip
     check.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS",
+        help="fail a check whose call to the adapter runs longer than this (default 60; 0: none)",
+    )  # fmt: skip
+    check.add_argument(
         "--require-all", action="store_true",
         help="exit 1 if any check is not provided (for a complete implementation's CI)",
     )  # fmt: skip
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         pytest_args += ["--xfails", args.xfails]
     if args.require_all:
         pytest_args += ["--require-all"]
+    pytest_args += ["--oracle-timeout", str(args.timeout)]
     code = int(pytest.main(pytest_args + extra))
     if code in (0, 1):
         return code

@@ -54,7 +54,8 @@ def guarded():
     """Restore, after the block, the process state an adapter's import may change."""
     modules = dict(sys.modules)
     printing, errors = np.get_printoptions(), np.geterr()
-    np_random, py_random = np.random.get_state(), random.getstate()  # noqa: NPY002 (the legacy global state is what adapters seed)
+    # The legacy global state, not a Generator: it is what adapters seed.
+    np_random, py_random = np.random.get_state(), random.getstate()  # noqa: NPY002
     filters = list(warnings.filters)
     try:
         yield

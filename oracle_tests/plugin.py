@@ -67,6 +67,10 @@ def pytest_addoption(parser):
     group.addoption(
         "--require-all", action="store_true", help="fail the run if a check is not provided"
     )
+    group.addoption(
+        "--oracle-timeout", type=float, default=contract.TIMEOUT["seconds"], metavar="SECONDS",
+        help="fail a check whose call to the adapter runs longer (0: no limit)",
+    )  # fmt: skip
     group.addoption("--oracle-json", default=None, metavar="PATH", help="write the report as JSON")
     group.addoption("--oracle-markdown", default=None, metavar="PATH", help="... as Markdown")
 
@@ -113,6 +117,7 @@ _STATE = pytest.StashKey[OracleSession]()
 def pytest_configure(config):
     config.addinivalue_line("markers", "check(quantity): a conformance check of the adapter")
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+    contract.TIMEOUT["seconds"] = config.getoption("--oracle-timeout")
     try:
         config.stash[_STATE] = OracleSession(config)
     except contract.AdapterError as err:
