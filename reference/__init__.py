@@ -5,7 +5,17 @@ This file only re-exports the public API.
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DatasetError, load_mnist
-from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from .layers import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+)
 from .loss import SoftmaxCrossEntropy
 from .model import SeedCNN
 from .optim import Adam
@@ -13,8 +23,12 @@ from .training import TrainConfig, evaluate, train
 
 __all__ = [
     "Adam",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv2d",
     "DatasetError",
+    "Dropout",
     "Flatten",
     "Linear",
     "MaxPool2d",

@@ -8,7 +8,17 @@ this file exactly as it reaches anyone else's implementation.
 
 import numpy as np
 
-from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from .layers import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+)
 from .loss import SoftmaxCrossEntropy
 from .optim import Adam
 
@@ -67,3 +77,39 @@ def cross_entropy():
 
 def adam(params, lr, betas, eps):
     return Adam(params, lr=lr, betas=betas, eps=eps)  # updates the suite's arrays in place
+
+
+def _batchnorm(cls, weight, bias, running_mean, running_var, eps, momentum):
+    """A BatchNorm in training mode on copies of the given parameters and statistics."""
+    layer = cls(
+        len(weight),
+        eps,
+        momentum,  # torch's meaning already: running = (1 - m) * running + m * batch
+        running_mean=running_mean,
+        running_var=running_var,
+        dtype=weight.dtype,
+    )
+    layer.params = {"weight": weight.copy(), "bias": bias.copy()}
+    return layer
+
+
+def batchnorm2d(weight, bias, running_mean, running_var, eps, momentum):
+    return _batchnorm(BatchNorm2d, weight, bias, running_mean, running_var, eps, momentum)
+
+
+def batchnorm1d(weight, bias, running_mean, running_var, eps, momentum):
+    return _batchnorm(BatchNorm1d, weight, bias, running_mean, running_var, eps, momentum)
+
+
+# Every dropout layer the suite builds draws from a Generator seeded alike, so that the
+# reference's run is reproducible, and so is its replay in the diagnosis (which builds
+# the layer again on the same seed; anyone else's random masks cannot be replayed).
+DROPOUT_SEED = 0
+
+
+def dropout(p):
+    return Dropout(p, rng=np.random.default_rng(DROPOUT_SEED))
+
+
+def avgpool2d(kernel_size, stride):
+    return AvgPool2d(kernel_size, stride)
