@@ -43,8 +43,9 @@ def adam_variant(variant: str) -> Callable:
                 t = {"t-from-0": step - 1, "correction-without-step": 1}.get(variant, step)
                 if variant == "t-per-parameter":
                     t = (step - 1) * len(grads) + i + 1
-                if variant == "state-reset":
-                    m[i], v[i], t = np.zeros_like(g), np.zeros_like(g), 1
+                if variant in ("state-reset", "moments-reset"):
+                    m[i], v[i] = np.zeros_like(g), np.zeros_like(g)
+                    t = 1 if variant == "state-reset" else t
                 if variant == "l2-decay":
                     g = g + L2 * p[i]
                 c1, c2 = (b2, b1) if variant == "betas-swapped" else (b1, b2)
@@ -76,7 +77,8 @@ ADAM_VARIANTS = {
     "every step: right at step 1, wrong from step 2)",
     "t-from-0": "the step count starting at 0",
     "t-per-parameter": "the step count advanced once per parameter, not once per step",
-    "state-reset": "the moments reset at every step (each step behaves as a first step)",
+    "state-reset": "the moments and the step count reset at every step (each step is a first step)",
+    "moments-reset": "the moments reset at every step while the step count goes on",
     "eps-inside-sqrt": "eps inside the square root",
     "eps-hat": "TensorFlow's epsilon-hat (eps added before the bias correction)",
     "eps-1e-7": "eps 1e-7 whatever eps it is given",
