@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from oracle_tests.contract import FACTORIES, SEED_FACTORIES
+from oracle_tests.diagnosis import LAYER_OF
+
 pytestmark = pytest.mark.mutants  # the suite's meta-tests: `tox -e mutants`
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +121,14 @@ def test_per_sample_passes_all_it_provides_with_its_bias_checks_not_provided(tmp
     assert bias_checks and all(c["status"] == "not provided" for c in bias_checks)
     assert all("no biases" in c["reason"] for c in bias_checks)
     assert report["summary"]["Adam"]["passed"] == 0 and report["summary"]["Adam"]["not provided"]
-    assert {c["layer"] for c in missing} <= {"Conv2d", "Linear", "MaxPool2d", "Adam", "Network"}
+    # The optional pieces it lacks (SGD, Softmax, BatchNorm, ...) are all not provided.
+    optional = {LAYER_OF[f] for f in FACTORIES if f not in SEED_FACTORIES}
+    assert {c["layer"] for c in missing} <= {"Conv2d", "Linear", "MaxPool2d", "Adam", "Network"} | (
+        optional
+    )
+    assert all(
+        row["passed"] == row["failed"] == 0 for k, row in report["summary"].items() if k in optional
+    )
     for layer in ("Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "CrossEntropy", "Network"):
         assert report["summary"][layer]["passed"] > 0, layer
 
