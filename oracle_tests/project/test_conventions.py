@@ -231,6 +231,16 @@ def test_a_correct_adam_and_the_reference_are_torchs():
     assert status(probes(adam=adam), "Adam variant") == "torch's"
 
 
+def test_a_correct_adam_that_scribbles_on_its_gradients_is_still_torchs():
+    class Scribbler(CustomAdam):
+        def step(self, grads):
+            super().step(grads)
+            for g in grads:
+                g *= 0  # fails the checks' "wrote into gradient", not the algorithm
+
+    assert status(probes(adam=Scribbler), "Adam variant") == "torch's"
+
+
 def test_every_probe_says_which_probe_decided_it_and_nothing_without_the_piece():
     found = probes(cross_entropy=cross_entropy)
     assert all(entry["probe"] for entry in found.values())
