@@ -109,7 +109,7 @@ def observe_steps(opt, params: list, grads_seq: list) -> list:
     """Step the adapter's optimizer; the parameters (float64 copies) after each step."""
     history = []
     for grads in grads_seq:
-        opt.step(grads)
+        opt.step([g.copy() for g in grads])  # its own copies: it may write into them
         history.append([p.astype(np.float64).copy() for p in params])
     return history
 
