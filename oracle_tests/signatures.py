@@ -18,6 +18,7 @@ Each signature is {"id": "signature:...", "text": "..."}.
 
 import numpy as np
 
+from .conventions import family_fits
 from .tape import Recorded
 
 # Elements are "the same" to this relative tolerance here: signatures describe
@@ -236,33 +237,13 @@ def _state(rec: Recorded, ours: list, theirs: list, diverged: list[bool]):
     return []
 
 
-def _fit_optimizer(rec: Recorded) -> list[tuple[str, str]]:
-    from .conventions.optim import ADAM_VARIANTS, adam_variant, fit
-
-    if rec.factory != "adam" or not rec.calls:
-        return []
-    params, lr, betas, eps = rec.args
-    grads_seq = [c.args[0] for c in rec.calls if c.method == "step"]
-    observed = [[np.asarray(p, dtype=np.float64) for p in c.out] for c in rec.calls]
-    if any(c.raised for c in rec.calls):
-        return []
-    rtol = 1e-8 if params[0].dtype == np.float64 else 1e-4
-    variants = {k: adam_variant(k) for k in ADAM_VARIANTS if k != "torch"}
-
-    def runner(run):
-        return lambda p, g: run(p, g, lr=lr, betas=betas, eps=eps)
-
-    found = fit(observed, params, grads_seq, {k: runner(v) for k, v in variants.items()}, rtol)
-    return [(f"adam:{k}", f"its steps fit Adam with {ADAM_VARIANTS[k]}") for k in found]
-
-
 def describe(factory: str, objects: list[Recorded], adapter, diverged: dict) -> list[dict]:
     """The signatures of one layer's differing calls, most telling first, each once."""
     from .diagnosis import recorded, replay
 
     found: dict[str, str] = {}
     for rec in objects:
-        for key, text in _fit_optimizer(rec):
+        for key, text in family_fits(rec):
             found.setdefault(key, text)
     for key, text in _contrast(objects, diverged):
         found.setdefault(key, text)

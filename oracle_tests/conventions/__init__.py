@@ -55,6 +55,10 @@ class Convention:
 
 
 CONVENTIONS: dict[str, Convention] = {}
+# Optimizer families for the diagnosis (signatures.py): factory -> fit(rec), which takes
+# a tape record of that optimizer and returns [(variant id, text)] of the family members
+# whose trajectories match every recorded step.
+FAMILIES: dict[str, Callable] = {}
 
 
 def convention(name: str, *, torch: str, probe: str):
@@ -100,6 +104,13 @@ def run_probe(conv: Convention, impl: Implementation) -> Observation:
         return not_observed(str(err).partition("\n")[0])
     except Exception as err:  # the adapter's own code raised outside a wrapper's reach
         return not_observed(f"{type(err).__name__}: {err}")
+
+
+def family_fits(rec) -> list[tuple[str, str]]:
+    """The optimizer family members that fit a recorded optimizer's steps ([] if none)."""
+    _load()
+    fit = FAMILIES.get(rec.factory)
+    return fit(rec) if fit else []
 
 
 def observe(impl: Implementation) -> dict:

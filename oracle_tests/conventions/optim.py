@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import convention, differs, not_observed, probe_dtype, torchs
+from . import FAMILIES, convention, differs, not_observed, probe_dtype, torchs
 
 STEPS = 5
 LR, BETAS, EPS = 0.05, (0.9, 0.999), 1e-8
@@ -138,3 +138,23 @@ def adam_variant_fit(impl):
         return differs("; or ".join(ADAM_VARIANTS[m] for m in matches))
     step = first_difference(observed, adam_variant("torch")(start, grads_seq), rtol)
     return differs(f"no known Adam variant fits; it first differs from torch's at step {step}")
+
+
+def fit_recorded_adam(rec) -> list[tuple[str, str]]:
+    """The Adam variants (torch's excluded) that fit a taped adam's every step."""
+    if not rec.calls or any(c.raised for c in rec.calls):
+        return []
+    params, lr, betas, eps = rec.args
+    grads_seq = [c.args[0] for c in rec.calls if c.method == "step"]
+    observed = [[np.asarray(p, dtype=np.float64) for p in c.out] for c in rec.calls]
+    rtol = 1e-8 if params[0].dtype == np.float64 else 1e-4
+
+    def with_hyper(run):
+        return lambda p, g: run(p, g, lr=lr, betas=betas, eps=eps)
+
+    candidates = {k: with_hyper(adam_variant(k)) for k in ADAM_VARIANTS if k != "torch"}
+    found = fit(observed, params, grads_seq, candidates, rtol)
+    return [(f"adam:{k}", f"its steps fit Adam with {ADAM_VARIANTS[k]}") for k in found]
+
+
+FAMILIES["adam"] = fit_recorded_adam
