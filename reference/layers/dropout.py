@@ -59,8 +59,9 @@ class Dropout:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Any shape -> the same shape."""
         x = check_float_array("Dropout", x, np.ndim(x))
+        self._y_shape = x.shape
         if not self.training:
-            self._cache = ("identity", x.shape)
+            self._cache = ("identity", None)
             return x.copy()
         y, mask = dropout_forward(x, self.p, self.rng)
         self._cache = ("mask", mask)
@@ -69,7 +70,6 @@ class Dropout:
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Any shape -> the same shape: dy through the forward's mask (or unchanged)."""
         check_called_forward("Dropout", self._cache)
-        kind, kept = self._cache
-        shape = kept if kind == "identity" else kept.shape
-        dy = check_grad_shape("Dropout", dy, shape)
-        return dy.copy() if kind == "identity" else dropout_backward(dy, kept)
+        dy = check_grad_shape("Dropout", dy, self._y_shape)
+        kind, mask = self._cache
+        return dy.copy() if kind == "identity" else dropout_backward(dy, mask)
