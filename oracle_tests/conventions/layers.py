@@ -46,38 +46,55 @@ def _orientations(w: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def _conv_forward(impl, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The adapter's conv forward without a bias, or with a zero one where it needs one."""
+    try:
+        return impl.conv2d(w, None, 1, 0).forward(x)
+    except (CheckFailure, pytest.skip.Exception):
+        return impl.conv2d(w, np.zeros(len(w), dtype=w.dtype), 1, 0).forward(x)
+
+
+def _orientation(y: np.ndarray, x: np.ndarray, w: np.ndarray) -> str | None:
+    """ "torch" if y is the cross-correlation of x with w, else the known variant it is."""
+    x64, w64, y64 = (a.astype(np.float64) for a in (x, w, y))
+    for name, kernel in {"torch": w64, **_orientations(w64)}.items():
+        want = _correlate(x64, np.ascontiguousarray(kernel))
+        if np.allclose(y64, want, rtol=1e-4, atol=1e-4 * np.abs(want).max()):
+            return name
+    return None
+
+
 @convention(
     "kernel orientation",
     torch="cross-correlation with weights (C_out, C_in, kH, kW)",
-    probe="the forward of random non-symmetric 3x3 kernels, 2 -> 2 channels, on a 6x6 "
-    "input at stride 1, no padding, no bias",
+    probe="the forward of a random non-symmetric 3x3 kernel on one 5x5 image (1 -> 1 "
+    "channel), then of 2 -> 3 channels on two 6x6 images; stride 1, no padding, no bias",
 )
 def kernel_orientation(impl):
     dtype = probe_dtype(impl)
     rng = np.random.default_rng(11)
-    x = rng.standard_normal((2, 2, 6, 6)).astype(dtype)
-    w = rng.standard_normal((2, 2, 3, 3)).astype(dtype)
+    # One channel first: the orientation alone, for code that handles one channel only.
+    x, w = rng.standard_normal((1, 1, 5, 5)).astype(dtype), rng.standard_normal((1, 1, 3, 3))
+    w = w.astype(dtype)
+    seen = _orientation(_conv_forward(impl, x, w), x, w)
+    if seen is None:
+        return differs("neither cross-correlation nor a known flip or transpose of the kernel")
+    if seen != "torch":
+        return differs(seen)
+    # Then the channels: the weight layout.
+    x, w = rng.standard_normal((2, 2, 6, 6)).astype(dtype), rng.standard_normal((3, 2, 3, 3))
+    w = w.astype(dtype)
     try:
-        y = impl.conv2d(w, None, 1, 0).forward(x)
-    except (CheckFailure, pytest.skip.Exception):
-        # Some code needs a bias array: a zero bias decides the same point.
-        y = impl.conv2d(w, np.zeros(2, dtype=dtype), 1, 0).forward(x)
-    x64, w64, y64 = (a.astype(np.float64) for a in (x, w, y))
-
-    def close(kernel):
-        want = _correlate(x64, np.ascontiguousarray(kernel))
-        return np.allclose(y64, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
-
-    if close(w64):
+        seen = _orientation(_conv_forward(impl, x, w), x, w)
+    except (CheckFailure, pytest.skip.Exception) as err:
+        return torchs(f"cross-correlation (with 2 -> 3 channels not observed: {_first_line(err)})")
+    if seen == "torch":
         return torchs("cross-correlation, weights (C_out, C_in, kH, kW)")
-    for name, kernel in _orientations(w64).items():
-        if close(kernel):
-            return differs(name)
-    want = _correlate(x64, w64)
-    return differs(
-        "neither cross-correlation nor a known flip, transpose or weight layout: y differs "
-        f"from torch's at {int((~np.isclose(y64, want, rtol=1e-4, atol=1e-6)).sum())} of "
-        f"{want.size} elements"
+    if seen is not None:
+        return differs(seen)
+    return torchs(
+        "cross-correlation on one channel; with 2 -> 3 channels the result is no known "
+        "weight layout (the conv checks show where it differs)"
     )
 
 
@@ -150,6 +167,21 @@ def tie_rule(impl):
     return differs(f"a tied window's gradient goes to {rule}")
 
 
+def _relu_shape(impl, dtype, n: int = 4) -> tuple:
+    """(1, n), or (1, 1, 1, n) for a ReLU written for image batches only: the first
+    that a finite forward and backward accept (raises what the 4-D one raised)."""
+    for shape in ((1, n), (1, 1, 1, n)):
+        try:
+            layer = impl.relu(dtype)
+            layer.forward(np.ones(shape, dtype=dtype))
+            layer.backward_dx(np.ones(shape, dtype=dtype))
+            return shape
+        except CheckFailure:
+            if len(shape) == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 # --- ReLU'(0) -----------------------------------------------------------------------------
 @convention(
     "ReLU'(0)",
@@ -160,9 +192,10 @@ def relu_at_zero(impl):
     dtype = probe_dtype(impl)
     x = np.array([[-1.5, -0.0, 0.0, 2.5]], dtype=dtype)
     dy = np.array([[1.5, -2.5, 3.5, -4.5]], dtype=dtype)
+    shape = _relu_shape(impl, dtype)
     layer = impl.relu(dtype)
-    layer.forward(x)
-    dx = layer.backward_dx(dy).astype(np.float64)
+    layer.forward(x.reshape(shape))
+    dx = layer.backward_dx(dy.reshape(shape)).astype(np.float64).reshape(1, 4)
     slope = dx[0, 1:3] / dy[0, 1:3].astype(np.float64)  # dx / dy at -0.0 and +0.0
     if (slope == 0).all():
         return torchs("ReLU'(0) = 0")
@@ -182,25 +215,25 @@ def _attempt(fn):
 
 def _relu_nan(impl, dtype) -> tuple[list[str], list[str]]:
     """(differences, observations) of ReLU on NaN, forward and backward."""
-    x = np.array([[np.nan, -1.0, 2.0]], dtype=dtype)
-    dy = np.array([[1.5, 2.5, -3.5]], dtype=dtype)
-    finite, why = _attempt(lambda: impl.relu(dtype).forward(np.abs(x) + 1))
+    shape, why = _attempt(lambda: _relu_shape(impl, dtype, 3))
     if why is not None:
         return [], [f"ReLU not observed ({why})"]
+    x = np.array([[np.nan, -1.0, 2.0]], dtype=dtype).reshape(shape)
+    dy = np.array([[1.5, 2.5, -3.5]], dtype=dtype).reshape(shape)
     layer = impl.relu(dtype)
     y, why = _attempt(lambda: layer.forward(x))
     if why is not None:
         return [f"ReLU fails on NaN ({why})"], []
     out = []
-    if not np.isnan(y[0, 0]):
-        out.append(f"ReLU turns NaN into {float(y[0, 0]):.6g} (forward)")
+    if not np.isnan(y.flat[0]):
+        out.append(f"ReLU turns NaN into {float(y.flat[0]):.6g} (forward)")
     dx, why = _attempt(lambda: layer.backward_dx(dy))
     if why is not None:
         return out + [f"ReLU's backward fails after NaN ({why})"], []
-    if dx[0, 0] != dy[0, 0]:
+    if dx.flat[0] != dy.flat[0]:
         out.append(
-            f"ReLU's backward at NaN gives {float(dx[0, 0]):.6g} for upstream 1.5 (torch passes "
-            "it: NaN > 0 is false, but torch zeroes only where x <= 0)"
+            f"ReLU's backward at NaN gives {float(dx.flat[0]):.6g} for upstream 1.5 (torch "
+            "passes it: NaN > 0 is false, but torch zeroes only where x <= 0)"
         )
     return out, ([] if out else ["ReLU propagates NaN and passes its gradient"])
 
@@ -224,8 +257,8 @@ def _pool_nan(impl, dtype) -> tuple[list[str], list[str]]:
         return out + [f"MaxPool2d's backward fails after NaN ({why})"], []
     if not out and dx[0, 0, 0, 1] != dy[0, 0, 0, 0]:
         out.append(
-            f"MaxPool2d's backward gives the NaN {float(dx[0, 0, 0, 1]):.6g} for upstream "
-            "1.5 (torch sends the window's gradient to its NaN)"
+            f"MaxPool2d's backward gives a window's NaN {float(dx[0, 0, 0, 1]):.6g} of the "
+            "window's upstream 1.5 (torch sends the window's gradient to its NaN)"
         )
     return out, ([] if out else ["MaxPool2d propagates NaN and routes its gradient to it"])
 
