@@ -120,11 +120,13 @@ def batchnorm_running_variance(impl):
     if kinds == {"unbiased"}:
         return torchs(VARIANCES["unbiased"])
     if kinds == {"biased"}:
-        ratio = 4 / 3
+        key = keys[0]
+        rest = describe_member((key[0], "unbiased", key[2], key[3]))
+        rest = "" if rest == "torch's update" else f" (and {rest})"
         return differs(
-            f"{VARIANCES['biased']}: the running variance grows by 3/4 of torch's share of "
-            f"each batch variance (torch's is n / (n - 1) = {ratio:.4g} times the biased "
-            f"one at n = 4); fitted as: {describe_member(keys[0])}"
+            f"{VARIANCES['biased']}: with n = 4 values per channel, each batch enters the "
+            f"running variance at 3/4 of torch's, which takes n / (n - 1) = 4/3 times the "
+            f"biased variance{rest}"
         )
     got = float(np.asarray(seen[0][1], dtype=np.float64)[0])
     want = float(running_family(batches, rm0, rv0, MOMENTUM)[KEY_TORCH][0][1][0])

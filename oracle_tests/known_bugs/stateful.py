@@ -103,19 +103,19 @@ def running_var_biased(p):
 
 
 @batchnorm_mutant(
-    bug="Running variance that starts at zeros (cs231n's np.zeros(D)), ignoring the "
-    "running_var handed in: eval mode before (or soon after) training divides by ~sqrt(eps).",
+    bug="Running statistics that start at zeros (cs231n's np.zeros(D) for both), ignoring "
+    "the arrays handed in: the mean's start agrees with torch's default, the variance's "
+    "does not, and eval mode soon after the start divides by ~sqrt(eps).",
     kill=[RUNNING, "eval_mode_normalises_with_the_running_statistics"],
     diagnosis=(
-        "the running variance starts at zeros, whatever running_var the layer is handed "
-        "(as cs231n's np.zeros(D)); torch starts it at ones, or at the array handed in: "
-        "start from the running_var you are given."
+        "the running statistics start at zeros whatever the layer is handed (as cs231n's "
+        "np.zeros(D)), so the running variance starts at 0; torch starts it at ones, or at "
+        "the running_var handed in: start from the running_mean and running_var you are given."
     ),
 )
 def running_var_starts_at_zeros(p):
     def initial_running_stats(num_features, dtype, running_mean=None, running_var=None):
-        mean = np.zeros(num_features, dtype) if running_mean is None else running_mean.copy()
-        return mean, np.zeros(num_features, dtype)
+        return np.zeros(num_features, dtype), np.zeros(num_features, dtype)
 
     p.patch(NORM, "initial_running_stats", initial_running_stats)
 
