@@ -212,9 +212,7 @@ def convention_lines(conventions: dict) -> list[str]:
     if same:
         lines.append(f"CONVENTIONS as torch's: {', '.join(same)}")
     if unseen:
-        lines.append(
-            f"CONVENTIONS not observed (piece missing or not working): {', '.join(unseen)}"
-        )
+        lines.append(f"CONVENTIONS not observed (a piece missing or failing): {', '.join(unseen)}")
     return lines
 
 

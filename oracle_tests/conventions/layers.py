@@ -49,9 +49,9 @@ def _orientations(w: np.ndarray) -> dict[str, np.ndarray]:
 def _conv_forward(impl, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """The adapter's conv forward without a bias, or with a zero one where it needs one."""
     try:
-        return impl.conv2d(w, None, 1, 0).forward(x)
+        return impl.conv2d(w, None, 1, 0).forward(x.copy())
     except (CheckFailure, pytest.skip.Exception):
-        return impl.conv2d(w, np.zeros(len(w), dtype=w.dtype), 1, 0).forward(x)
+        return impl.conv2d(w, np.zeros(len(w), dtype=w.dtype), 1, 0).forward(x.copy())
 
 
 def _orientation(y: np.ndarray, x: np.ndarray, w: np.ndarray) -> str | None:
@@ -157,10 +157,10 @@ def tie_rule(impl):
     x = TIED.astype(dtype)[None, None]  # (1, 1, 4, 4)
     dy = np.array([[1.25, -2.5], [3.75, 0.5]], dtype=dtype)[None, None]  # (1, 1, 2, 2)
     layer = impl.maxpool2d(2, 2, dtype)
-    y = layer.forward(x)
+    y = layer.forward(x.copy())
     if not np.array_equal(y.astype(np.float64)[0, 0], [[5.0, 3.0], [7.0, 4.0]]):
         return not_observed(f"the pooled values are {y[0, 0].tolist()}, not the window maxima")
-    dx = layer.backward_dx(dy).astype(np.float64)
+    dx = layer.backward_dx(dy.copy()).astype(np.float64)
     rule = _rule(TIED, dx[0, 0], dy[0, 0].astype(np.float64))
     if rule is None:
         return torchs("the first maximum (row-major) takes a tied window's gradient")
@@ -194,8 +194,8 @@ def relu_at_zero(impl):
     dy = np.array([[1.5, -2.5, 3.5, -4.5]], dtype=dtype)
     shape = _relu_shape(impl, dtype)
     layer = impl.relu(dtype)
-    layer.forward(x.reshape(shape))
-    dx = layer.backward_dx(dy.reshape(shape)).astype(np.float64).reshape(1, 4)
+    layer.forward(x.reshape(shape).copy())
+    dx = layer.backward_dx(dy.reshape(shape).copy()).astype(np.float64).reshape(1, 4)
     slope = dx[0, 1:3] / dy[0, 1:3].astype(np.float64)  # dx / dy at -0.0 and +0.0
     if (slope == 0).all():
         return torchs("ReLU'(0) = 0")
@@ -221,13 +221,13 @@ def _relu_nan(impl, dtype) -> tuple[list[str], list[str]]:
     x = np.array([[np.nan, -1.0, 2.0]], dtype=dtype).reshape(shape)
     dy = np.array([[1.5, 2.5, -3.5]], dtype=dtype).reshape(shape)
     layer = impl.relu(dtype)
-    y, why = _attempt(lambda: layer.forward(x))
+    y, why = _attempt(lambda: layer.forward(x.copy()))
     if why is not None:
         return [f"ReLU fails on NaN ({why})"], []
     out = []
     if not np.isnan(y.flat[0]):
         out.append(f"ReLU turns NaN into {float(y.flat[0]):.6g} (forward)")
-    dx, why = _attempt(lambda: layer.backward_dx(dy))
+    dx, why = _attempt(lambda: layer.backward_dx(dy.copy()))
     if why is not None:
         return out + [f"ReLU's backward fails after NaN ({why})"], []
     if dx.flat[0] != dy.flat[0]:
@@ -246,13 +246,13 @@ def _pool_nan(impl, dtype) -> tuple[list[str], list[str]]:
     if why is not None:
         return [], [f"MaxPool2d not observed ({why})"]
     layer = impl.maxpool2d(2, 2, dtype)
-    y, why = _attempt(lambda: layer.forward(x))
+    y, why = _attempt(lambda: layer.forward(x.copy()))
     if why is not None:
         return [f"MaxPool2d fails on NaN ({why})"], []
     out = []
     if not np.isnan(y[0, 0, 0, 0]):
         out.append(f"MaxPool2d skips NaN: a window holding NaN pools to {float(y[0, 0, 0, 0]):.6g}")
-    dx, why = _attempt(lambda: layer.backward_dx(dy))
+    dx, why = _attempt(lambda: layer.backward_dx(dy.copy()))
     if why is not None:
         return out + [f"MaxPool2d's backward fails after NaN ({why})"], []
     if not out and dx[0, 0, 0, 1] != dy[0, 0, 0, 0]:
