@@ -121,12 +121,33 @@ def test_cross_entropy_is_finite_and_matches_torch_at_logits_of_1e4(impl, dtype)
     )
     labels = np.array([0, 0, 1, 2, 3])
     loss, dlogits = run_loss(impl, logits, labels)
-    expect(
-        np.isfinite(loss) and np.isfinite(dlogits).all(),
-        f"{LAYER} at logits of +-1e4: loss {loss}, dlogits finite: {np.isfinite(dlogits).all()}; "
-        "torch's are finite (subtract each row's max before exp, or use logsumexp)",
-    )
+    expect(np.isfinite(dlogits).all() or not np.isfinite(loss), overflow_advice(loss, dlogits))
+    expect(np.isfinite(loss), underflow_advice(loss, dlogits))
     compare_with_torch(impl, logits, labels)
+
+
+def overflow_advice(loss: float, dlogits: np.ndarray) -> str:
+    """dlogits hold NaN or inf: exp() overflowed."""
+    return (
+        f"{LAYER} at logits of +-1e4: the loss is {loss:.6g} and dlogits hold NaN or inf; "
+        "torch's are finite: exp() overflows unless each row's max is subtracted first"
+    )
+
+
+def underflow_advice(loss: float, dlogits: np.ndarray) -> str:
+    """The loss alone is not finite: the log of a probability that underflowed to 0, or
+    an overflow in the loss's own arithmetic."""
+    if np.isfinite(dlogits).all():
+        return (
+            f"{LAYER} at logits of +-1e4: the loss is {loss:.6g} while dlogits are finite; "
+            "torch's loss is finite: -log of a softmax probability that underflowed to 0 is "
+            "inf even after the max is subtracted; compute the loss as a log-softmax, "
+            "logsumexp(z) - z[label]"
+        )
+    return (
+        f"{LAYER} at logits of +-1e4: the loss is {loss:.6g} and dlogits hold NaN or inf; "
+        "torch's are finite: exp() overflows unless each row's max is subtracted first"
+    )
 
 
 @check("loss, dlogits (batch mean)")

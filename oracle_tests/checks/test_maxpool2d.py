@@ -90,18 +90,31 @@ def tie_rule(x, k: int, s: int, dy, dx) -> str | None:
     return None
 
 
+# What usually causes each tie rule, and the fix: said only for the rule observed.
+TIE_ADVICE = {
+    "routes a tied window's gradient to all": " An `x == max` mask does this; keep only "
+    "the first winner per window (np.argmax over the window).",
+    "splits a tied window's gradient evenly": " Dividing by the number of maxima does this; "
+    "send all of it to the first winner (np.argmax over the window).",
+    "routes a tied window's gradient to the last": " A `>=` scan does this; scan with `>`, "
+    "or take np.argmax over the window.",
+}
+
+
 @contextlib.contextmanager
-def tie_rule_named(x, k: int, s: int, dy, dx, then: str = "", advice: str = ""):
-    """Re-raise a failed comparison of dx as the tie rule it shows, when it shows one."""
+def tie_rule_named(x, k: int, s: int, dy, dx, then: str = "", advice: bool = False):
+    """Re-raise a failed comparison of dx as the tie rule it shows, when it shows one;
+    with `advice`, the usual cause and fix of that rule (none for an unknown one)."""
     try:
         yield
     except CheckFailure as err:
         rule = tie_rule(x, k, s, dy, dx)
         if rule is None:
             raise
+        said = next((v for key, v in TIE_ADVICE.items() if rule.startswith(key)), "")
         raise CheckFailure(
             f"{LAYER} {rule}{then}; torch routes it to the first maximum (row-major) "
-            f"only.{advice} [{err}]"
+            f"only.{said if advice else ''} [{err}]"
         ) from None
 
 
@@ -110,8 +123,7 @@ def compare_with_torch(impl, x, k: int, s: int, rng, quantity: str = "dx") -> No
     y, dx, dy = run_maxpool2d(impl, x, k, s, rng)
     yt, dxt = torch_maxpool2d(x, k, s, dy)
     compare(LAYER, "y", y, yt)
-    advice = " An `x == max` mask does this; keep only the first winner per window."
-    with tie_rule_named(x, k, s, dy, dx, advice=advice):
+    with tie_rule_named(x, k, s, dy, dx, advice=True):
         compare(LAYER, quantity, dx, dxt)
 
 
