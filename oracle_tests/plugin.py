@@ -224,7 +224,8 @@ def mnist():
     except DatasetError as e:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"MNIST is required in CI and could not be loaded: {e}")
-        pytest.skip(f"MNIST not available ({e}); set MNIST_DIR to run this test")
+        why = str(e).partition(":")[0]  # the download errors that follow run to a page
+        pytest.skip(f"MNIST not available ({why}); set MNIST_DIR to a folder with its 4 files")
 
 
 def pytest_runtest_setup(item):
