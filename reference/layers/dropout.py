@@ -48,13 +48,13 @@ class Dropout:
         self.training = True
         self._cache = None
 
-    def train(self, mode: bool = True) -> "Dropout":
+    def train(self, mode: bool = True) -> None:
         """Training mode (drop and scale), or eval mode (identity) if False."""
         self.training = mode
-        return self
 
-    def eval(self) -> "Dropout":
-        return self.train(False)
+    def eval(self) -> None:
+        """Eval mode: the identity."""
+        self.train(False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Any shape -> the same shape."""

@@ -167,14 +167,13 @@ class _BatchNorm:
         self.training = True
         self._cache = None
 
-    def train(self, mode: bool = True) -> "_BatchNorm":
+    def train(self, mode: bool = True) -> None:
         """Training mode (batch statistics, running ones updated), or eval mode if False."""
         self.training = mode
-        return self
 
-    def eval(self) -> "_BatchNorm":
+    def eval(self) -> None:
         """Eval mode: normalise with the running statistics and leave them unchanged."""
-        return self.train(False)
+        self.train(False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, C[, H, W]) -> the same shape."""
