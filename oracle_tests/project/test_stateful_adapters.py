@@ -8,7 +8,8 @@ check`: each is reported by name, in the conventions and in the diagnosis.
 - A cs231n-style Dropout whose p is the KEEP probability, handed torch's p untranslated.
 - A deeplearning.ai-style average pool whose backward forgets the 1/k^2.
 
-Every run here is a subprocess of `cnn-oracle check`, the command a user types.
+One run of `cnn-oracle check` on the three pieces (a subprocess: the command a user
+types) serves every test here.
 """
 
 import textwrap
@@ -19,11 +20,14 @@ from .test_adapters import by_status, checked
 
 pytestmark = pytest.mark.mutants  # the suite's meta-tests: `tox -e mutants`
 
-CS231N_BATCHNORM = '''
-"""A cs231n-style BatchNorm, for cnn-oracle."""
+NEWCOMER = '''
+"""A newcomer's BatchNorm, Dropout and average pool, for cnn-oracle."""
 import numpy as np
 
-name = "cs231n-batchnorm"
+name = "newcomer"
+
+
+# --- BatchNorm as cs231n's batchnorm_forward / batchnorm_backward -------------------
 
 
 def batchnorm_forward(x, gamma, beta, bn_param):
@@ -99,13 +103,9 @@ def batchnorm2d(weight, bias, running_mean, running_var, eps, momentum):
 
 def batchnorm1d(weight, bias, running_mean, running_var, eps, momentum):
     return BatchNorm(weight, bias, eps, 1 - momentum, spatial=False)
-'''
 
-KEEP_DROPOUT = '''
-"""A cs231n-style Dropout (p is the probability of keeping), for cnn-oracle."""
-import numpy as np
 
-name = "keep-dropout"
+# --- Dropout as cs231n's: p is the probability of KEEPING ---------------------------
 
 
 class Dropout:
@@ -127,13 +127,9 @@ class Dropout:
 
 def dropout(p):
     return Dropout(p)
-'''
 
-DLAI_AVGPOOL = '''
-"""A deeplearning.ai-style average pool (NHWC loops), for cnn-oracle."""
-import numpy as np
 
-name = "dlai-avgpool"
+# --- Average pooling as deeplearning.ai's pool_forward / pool_backward (NHWC) ---------
 
 
 def pool_forward(A_prev, hparameters):
@@ -176,10 +172,21 @@ def avgpool2d(kernel_size, stride):
 '''
 
 
-def run(tmp_path, code: str, layers: str):
-    adapter = tmp_path / "adapter.py"
-    adapter.write_text(textwrap.dedent(code))
-    return checked(adapter, tmp_path, "--", "-k", layers)
+@pytest.fixture(scope="module")
+def newcomer(tmp_path_factory):
+    """One cnn-oracle run of the three pieces: (the process, its --json report)."""
+    tmp = tmp_path_factory.mktemp("newcomer")
+    adapter = tmp / "adapter.py"
+    adapter.write_text(textwrap.dedent(NEWCOMER))
+    return checked(adapter, tmp, "--", "-k", "BatchNorm or Dropout or AvgPool2d")
+
+
+def failed_in(report: dict, layer: str) -> list[dict]:
+    return [c for c in by_status(report, "failed") if c["layer"] == layer]
+
+
+def diagnosed(report: dict, layer: str) -> list[str]:
+    return list(report["diagnosis"]["layers"][layer]["matches"])
 
 
 def convention(report: dict, name: str) -> tuple[str, str]:
@@ -187,8 +194,8 @@ def convention(report: dict, name: str) -> tuple[str, str]:
     return c["status"], c["observed"]
 
 
-def test_a_cs231n_batchnorm_is_named_by_its_conventions_and_its_known_bugs(tmp_path):
-    process, report = run(tmp_path, CS231N_BATCHNORM, "BatchNorm")
+def test_a_cs231n_batchnorm_is_named_by_its_conventions_and_its_known_bugs(newcomer):
+    process, report = newcomer
     assert process.returncode == 1, process.stdout[-2000:]
     # The adapter translates the momentum, so the form is torch's; the rest shows.
     assert convention(report, "BatchNorm momentum form")[0] == "torch's"
@@ -196,37 +203,33 @@ def test_a_cs231n_batchnorm_is_named_by_its_conventions_and_its_known_bugs(tmp_p
     assert status == "differs" and "biased" in said, said
     status, said = convention(report, "BatchNorm running variance start")
     assert status == "differs" and said.startswith("zeros"), said
-    for factory in ("batchnorm2d", "batchnorm1d"):
-        for bug in ("running_var_biased", "running_var_starts_at_zeros"):
-            assert f"{factory}_{bug}" in report["diagnosis"]["diagnosed"], report["diagnosis"]
-    failed = {c["id"].split("::")[1].split("[")[0] for c in by_status(report, "failed")}
-    # Its training-mode forward and backward are right: only the statistics fail, and the
-    # batch of one that torch refuses (it returns numbers there).
-    assert not any("training_mode" in f and "raises" not in f for f in failed), failed
-    assert any("running_statistics" in f for f in failed), failed
-    assert "DIAGNOSIS BatchNorm2d" in process.stdout and "biased" in process.stdout
+    for factory, layer in (("batchnorm2d", "BatchNorm2d"), ("batchnorm1d", "BatchNorm1d")):
+        pair = f"{factory}_running_var_biased + {factory}_running_var_starts_at_zeros"
+        matches = report["diagnosis"]["layers"][layer]["matches"]  # match -> checks
+        assert matches.get(pair) == max(matches.values()), matches
+        # Its training-mode forward and backward are right: the running statistics fail,
+        # eval mode (no backward there) and the batch of one that torch refuses.
+        failed = {c["id"].split("::")[1].split("[")[0] for c in failed_in(report, layer)}
+        assert not any("matches_torch_in_training_mode" in f for f in failed), failed
+        assert any("running_statistics" in f for f in failed), failed
+    assert "DIAGNOSIS BatchNorm2d" in process.stdout
 
 
-def test_a_keep_probability_dropout_is_named_as_such(tmp_path):
-    process, report = run(tmp_path, KEEP_DROPOUT, "Dropout")
-    assert process.returncode == 1, process.stdout[-2000:]
+def test_a_keep_probability_dropout_is_named_as_such(newcomer):
+    _, report = newcomer
     status, said = convention(report, "Dropout p meaning")
     assert status == "differs" and "KEEPING" in said, said
     assert convention(report, "Dropout scaling")[0] == "torch's"  # inverted, by 1/p
     # Its masks are its own random numbers, which the replay cannot reproduce; the p = 0
     # check is deterministic (0/0: all NaN), and there the replay names the reading.
-    assert report["diagnosis"]["diagnosed"] == ["dropout_p_is_keep_probability"], report[
-        "diagnosis"
-    ]
-    reasons = " ".join(c["reason"] for c in by_status(report, "failed"))
+    assert diagnosed(report, "Dropout") == ["dropout_p_is_keep_probability"]
+    reasons = " ".join(c["reason"] for c in failed_in(report, "Dropout"))
     assert "keep probability" in reasons
 
 
-def test_an_average_pool_backward_without_one_over_k_squared_is_named(tmp_path):
-    process, report = run(tmp_path, DLAI_AVGPOOL, "AvgPool2d")
-    assert process.returncode == 1, process.stdout[-2000:]
-    expected = ["avgpool_backward_without_one_over_k_squared"]
-    assert report["diagnosis"]["diagnosed"] == expected, report["diagnosis"]
-    failed = by_status(report, "failed")
-    assert all("dx" in c["quantity"] for c in failed), [c["quantity"] for c in failed]
+def test_an_average_pool_backward_without_one_over_k_squared_is_named(newcomer):
+    _, report = newcomer
+    assert diagnosed(report, "AvgPool2d") == ["avgpool_backward_without_one_over_k_squared"]
+    failed = failed_in(report, "AvgPool2d")
+    assert failed and all("dx" in c["quantity"] for c in failed), [c["quantity"] for c in failed]
     assert any("k*k = 4 times torch's" in c["reason"] for c in failed)

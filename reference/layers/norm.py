@@ -7,7 +7,7 @@ where the batch variance is the UNBIASED one (divided by n - 1). Eval mode norma
 with the running statistics, which then do not change. The running statistics start at
 zeros (mean) and ones (variance), torch's defaults, unless the layer is handed others.
 
-Three look-alikes differ from torch here (see docs/layers.md and the catalogue): the
+Three look-alikes differ from torch here (see oracle_tests/known_bugs/stateful.py): the
 cs231n/Keras form `m * running + (1 - m) * batch` with m = 0.9 (the same update when
 m is translated to 1 - m), a biased running variance, and a running variance that
 starts at zeros.
