@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -405,9 +404,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for line in report.convention_lines(state.conventions()):
         terminalreporter.write_line(line)
     missing = [c["id"] for c in state.checks if c["status"] == "not provided"]
-    reasons = Counter(c["reason"] for c in state.checks if c["status"] == "not provided")
-    for reason, n in reasons.most_common():
-        terminalreporter.write_line(f"NOT PROVIDED ({n}): {reason.removeprefix('not provided: ')}")
+    for line in report.not_provided_lines(state.checks):
+        terminalreporter.write_line(line)
     if config.getoption("--require-all") and missing:
         terminalreporter.write_line(
             f"cnn-oracle: --require-all: {len(missing)} checks not provided, e.g. {missing[0]}"

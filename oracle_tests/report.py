@@ -9,6 +9,7 @@ import contextlib
 import functools
 import importlib.metadata
 import platform
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -241,15 +242,39 @@ def build(adapter, checks: list[dict], duration: float, conventions: dict) -> di
 
 
 def summary_lines(checks: list[dict]) -> list[str]:
-    """The per-layer table, as printed at the end of a run."""
+    """The per-layer table, as printed at the end of a run; layers none of whose checks
+    ran (the adapter lacks the piece) are named on one line below it instead of a row."""
     lines = [f"{'layer':<14}" + "".join(f"{s:>18}" for s in STATUSES)]
-    total = Counter()
+    total, absent = Counter(), []
     for layer, row in summary(checks).items():
         if not any(row.values()):
             continue
         total.update(row)
+        if row["not provided"] == sum(row.values()):
+            absent.append(layer)
+            continue
         lines.append(f"{layer:<14}" + "".join(f"{row[s]:>18}" for s in STATUSES))
     lines.append(f"{'all':<14}" + "".join(f"{total[s]:>18}" for s in STATUSES))
+    if absent:
+        lines.append(f"not provided at all: {', '.join(absent)}")
+    return lines
+
+
+def not_provided_lines(checks: list[dict]) -> list[str]:
+    """One NOT PROVIDED line per reason, with its count; the missing factories on one."""
+    reasons = Counter(
+        (c["reason"] or "").removeprefix("not provided: ")
+        for c in checks
+        if c["status"] == "not provided"
+    )
+    missing = {r: n for r, n in reasons.items() if re.fullmatch(r"the adapter has no \w+\(\)", r)}
+    lines = []
+    if missing:
+        names = ", ".join(r.removeprefix("the adapter has no ") for r in missing)
+        lines.append(f"NOT PROVIDED ({sum(missing.values())}): the adapter has no {names}")
+    for reason, n in reasons.most_common():
+        if reason not in missing:
+            lines.append(f"NOT PROVIDED ({n}): {reason}")
     return lines
 
 
