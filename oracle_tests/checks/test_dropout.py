@@ -42,19 +42,20 @@ def torch_kept(x: np.ndarray, kept: np.ndarray, p: float) -> torch.Tensor:
     return to_torch(x).mul(to_torch(kept.astype(x.dtype))).mul_(1.0 / (1.0 - p))
 
 
-def scale_said(ratio: np.ndarray, p: float) -> str:
-    """What a kept value's common ratio y / x means, in words."""
+def scale_said(ratio: np.ndarray, p: float, what: str = "y", of: str = "x") -> str:
+    """What a common ratio of kept elements, what / of, means, in words."""
     r = float(np.median(ratio))
     if not np.allclose(ratio, r, rtol=1e-4):
-        return "the kept values are not x times one common factor"
+        return f"{what} at the kept elements is not {of} times one common factor"
     if np.isclose(r, 1.0, rtol=1e-5):
         return (
-            "the kept values are x itself, unscaled: scaling at test time (the original "
-            "dropout) instead of by 1/(1 - p) at train time, torch's inverted dropout"
+            f"{what} at the kept elements is {of} itself, unscaled: scaling at test time (the "
+            "original dropout) instead of by 1/(1 - p) at train time, torch's inverted dropout"
         )
     if np.isclose(r, 1 / p, rtol=1e-5):
-        return f"the kept values are x / p = {r:.6g} x: p read as the keep probability"
-    return f"the kept values are {r:.6g} x"
+        keep = "p read as the keep probability"
+        return f"{what} at the kept elements is {of} / p = {r:.6g} {of}: {keep}"
+    return f"{what} at the kept elements is {r:.6g} {of}"
 
 
 def run_dropout(impl, x: np.ndarray, p: float, rng) -> tuple:
@@ -96,7 +97,13 @@ def test_dropout_backward_uses_the_forward_mask_and_scale(impl, shape, p, dtype,
         "forward's (a fresh mask drawn in backward?); torch multiplies dy by the forward's "
         "mask, scaled by 1/(1 - p)",
     )
-    compare(LAYER, "dx", dx, torch_kept(dy, kept, p))
+    try:
+        compare(LAYER, "dx", dx, torch_kept(dy, kept, p))
+    except CheckFailure as err:
+        ratio = dx.astype(np.float64)[kept] / dy.astype(np.float64)[kept]
+        raise CheckFailure(
+            f"{LAYER} with p = {p}: {scale_said(ratio, p, 'dx', 'dy')}. [{err}]"
+        ) from None
 
 
 @check("share of elements dropped")
