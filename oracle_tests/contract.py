@@ -159,14 +159,29 @@ def _import_module(module: str):
         loaded = sys.modules.get(name)
         if loaded is not None and getattr(loaded, "__file__", None) == str(path):
             return loaded  # already imported in this process (the CLI checks it first)
+        compile(path.read_bytes(), str(path), "exec")  # a SyntaxError before torch's warm-up
         if str(path.parent) not in sys.path:
             sys.path.insert(0, str(path.parent))  # so that `import my_network` beside it works
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
-        spec.loader.exec_module(mod)
+        _warm_then(lambda: spec.loader.exec_module(mod))
         return mod
-    return importlib.import_module(module)
+    if importlib.util.find_spec(module.partition(".")[0]) is None:
+        raise AdapterError(
+            f"cannot import adapter module {module!r}: no module of that name on sys.path "
+            "(give the path to its .py file instead)"
+        )
+    return _warm_then(lambda: importlib.import_module(module))
+
+
+def _warm_then(load):
+    """Load the adapter with torch warmed up first and the process state guarded."""
+    from .isolation import guarded, warm_torch
+
+    warm_torch()  # before the adapter can stub what torch imports lazily
+    with guarded():
+        return load()
 
 
 def _where(err: BaseException) -> str:
@@ -181,16 +196,12 @@ def _where(err: BaseException) -> str:
 
 def load_adapter(spec: str | None = None) -> Adapter:
     """Load MODULE[:OBJECT] (default: the reference's adapter); raise AdapterError."""
-    from .isolation import guarded, warm_torch
-
     spec = spec or DEFAULT_IMPL
     module, _, attr = spec.partition(":")
     if not module:
         raise AdapterError(f"adapter {spec!r}: no module before ':'")
-    warm_torch()  # before the adapter can stub what torch imports lazily
     try:
-        with guarded():
-            mod = _import_module(module)
+        mod = _import_module(module)
     except AdapterError:
         raise
     except Exception as err:  # anything the adapter's own import raises
