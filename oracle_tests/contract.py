@@ -388,7 +388,9 @@ class Implementation:
         # The running statistics the suite hands over are the layer's to update: the layer
         # may copy them or not, so only the parameters are held to "hands off".
         snap = {k: v for k, v in snap.items() if k in given}
-        return Layer(call, obj, given, snap, rec)
+        layer = Layer(call, obj, given, snap, rec)
+        layer.out_shape = tuple  # normalised in place: the output has the input's shape
+        return layer
 
     def batchnorm2d(self, weight, bias, running_mean, running_var, eps, momentum) -> "Layer":
         """nn.BatchNorm2d on (N, C, H, W): running_mean/running_var readable after forward."""

@@ -126,6 +126,9 @@ def _call(obj, call):
         return {k: v for k, v in obj.grads.items() if k in call.out}, ()
     if call.method in ("running_mean", "running_var"):
         return getattr(obj, call.method), ()
+    if call.method in MODE_SWITCHES:
+        getattr(obj, call.method)()
+        return None, ()  # what eval()/train() return (None, self) is no part of the contract
     args, before = copied(call.args), copied(call.args)
     out = getattr(obj, call.method)(*args)
     wrote = tuple(
@@ -158,7 +161,11 @@ def replay(rec: Recorded, adapter) -> list[Outcome]:
 
 def recorded(call) -> Outcome:
     """What the adapter gave on a recorded call."""
-    return Outcome(Raised(call.raised) if call.raised else call.out, call.wrote)
+    out = None if call.method in MODE_SWITCHES else call.out
+    return Outcome(Raised(call.raised) if call.raised else out, call.wrote)
+
+
+MODE_SWITCHES = ("eval", "train")
 
 
 def dtype_of(rec: Recorded) -> np.dtype:
