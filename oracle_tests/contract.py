@@ -165,21 +165,20 @@ def _import_module(module: str):
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
-        _warm_then(lambda: spec.loader.exec_module(mod))
+        _guarded(lambda: spec.loader.exec_module(mod))
         return mod
     if importlib.util.find_spec(module.partition(".")[0]) is None:
         raise AdapterError(
             f"cannot import adapter module {module!r}: no module of that name on sys.path "
             "(give the path to its .py file instead)"
         )
-    return _warm_then(lambda: importlib.import_module(module))
+    return _guarded(lambda: importlib.import_module(module))
 
 
-def _warm_then(load):
-    """Load the adapter with torch warmed up first and the process state guarded."""
-    from .isolation import guarded, warm_torch
+def _guarded(load):
+    """Load the adapter with the process state it may change guarded (isolation.py)."""
+    from .isolation import guarded
 
-    warm_torch()  # before the adapter can stub what torch imports lazily
     with guarded():
         return load()
 
@@ -221,7 +220,11 @@ def load_adapter(spec: str | None = None) -> Adapter:
                     f"adapter class {attr} could not be instantiated with no arguments: "
                     f"{type(err).__name__}: {err}"
                 ) from err
-    return _validated(obj, spec, getattr(mod, "__name__", module))
+    adapter = _validated(obj, spec, getattr(mod, "__name__", module))
+    from .isolation import warmed_without_stubs
+
+    warmed_without_stubs()  # torch's lazy parts, loaded as if the adapter had stubbed none
+    return adapter
 
 
 def _validated(obj, spec: str, module: str) -> Adapter:

@@ -5,8 +5,10 @@ dependencies, set NumPy's print or error state, seed the global random state or 
 the warnings filters. Torch imports parts of itself lazily, on first use, and some of
 those look at sys.modules (a stub `pandas` without __spec__ makes torch.optim.Adam raise
 inside the suite). So:
-- `warm_torch()` runs every torch operation the suite uses once, before any adapter is
-  imported, so that torch has loaded all it needs;
+- `warmed_without_stubs()` runs every torch operation the suite uses once, right after
+  the adapter is imported and found valid, with the modules the adapter added that have
+  no import spec (stubs) hidden from sys.modules meanwhile, so that torch has loaded all
+  it needs as if no stub existed (and an adapter that is no adapter is told so at once);
 - `guarded()` puts NumPy's state, the global random state, the warnings filters and any
   module the adapter replaced in sys.modules back as they were after the import.
 """
@@ -47,6 +49,18 @@ def warm_torch() -> None:
         torch.optim.RMSprop([w], momentum=0.5, weight_decay=0.1),
     ):
         opt.step()
+
+
+def warmed_without_stubs() -> None:
+    """warm_torch() with spec-less modules (stubs) out of sys.modules meanwhile."""
+    stubs = {k: m for k, m in list(sys.modules.items()) if getattr(m, "__spec__", None) is None}
+    stubs = {k: m for k, m in stubs.items() if k not in ("__main__", "builtins", "sys")}
+    for name in stubs:
+        del sys.modules[name]
+    try:
+        warm_torch()
+    finally:
+        sys.modules.update(stubs)
 
 
 @contextlib.contextmanager
