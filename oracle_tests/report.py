@@ -202,9 +202,10 @@ def diagnosis_lines(checks: list[dict]) -> list[str]:
 
 
 def convention_lines(conventions: dict) -> list[str]:
-    """One CONVENTION line per point that differs from torch, then one for the rest."""
+    """One CONVENTION line per point that differs from torch, then one for the rest (the
+    probe that decided each is in the report)."""
     lines = [
-        f"CONVENTION {name}: {c['observed']}; torch: {c['torch']} (probe: {c['probe']})"
+        f"CONVENTION {name}: {c['observed']} (torch: {c['torch']})"
         for name, c in conventions.items()
         if c["status"] == "differs"
     ]

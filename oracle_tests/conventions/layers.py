@@ -257,8 +257,8 @@ def _pool_nan(impl, dtype) -> tuple[list[str], list[str]]:
         return out + [f"MaxPool2d's backward fails after NaN ({why})"], []
     if not out and dx[0, 0, 0, 1] != dy[0, 0, 0, 0]:
         out.append(
-            f"MaxPool2d's backward gives a window's NaN {float(dx[0, 0, 0, 1]):.6g} of the "
-            "window's upstream 1.5 (torch sends the window's gradient to its NaN)"
+            f"MaxPool2d's backward sends {float(dx[0, 0, 0, 1]):.6g} of a window's gradient "
+            "(1.5) to its NaN, where torch sends all of it"
         )
     return out, ([] if out else ["MaxPool2d propagates NaN and routes its gradient to it"])
 
