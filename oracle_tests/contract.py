@@ -199,6 +199,7 @@ def load_adapter(spec: str | None = None) -> Adapter:
     module, _, attr = spec.partition(":")
     if not module:
         raise AdapterError(f"adapter {spec!r}: no module before ':'")
+    before = set(sys.modules)
     try:
         mod = _import_module(module)
     except AdapterError:
@@ -223,7 +224,8 @@ def load_adapter(spec: str | None = None) -> Adapter:
     adapter = _validated(obj, spec, getattr(mod, "__name__", module))
     from .isolation import warmed_without_stubs
 
-    warmed_without_stubs()  # torch's lazy parts, loaded as if the adapter had stubbed none
+    # torch's lazy parts, loaded as if the adapter had stubbed none of its imports
+    warmed_without_stubs(set(sys.modules) - before)
     return adapter
 
 

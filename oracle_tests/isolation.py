@@ -51,10 +51,17 @@ def warm_torch() -> None:
         opt.step()
 
 
-def warmed_without_stubs() -> None:
-    """warm_torch() with spec-less modules (stubs) out of sys.modules meanwhile."""
-    stubs = {k: m for k, m in list(sys.modules.items()) if getattr(m, "__spec__", None) is None}
-    stubs = {k: m for k, m in stubs.items() if k not in ("__main__", "builtins", "sys")}
+def warmed_without_stubs(added: set[str]) -> None:
+    """warm_torch() with the modules in `added` (those the adapter's import put in
+    sys.modules) that have no import spec, its stubs, out of sys.modules meanwhile.
+    Torch's own extension modules have no spec either: they are never hidden."""
+    stubs = {
+        name: sys.modules[name]
+        for name in added
+        if name in sys.modules
+        and getattr(sys.modules[name], "__spec__", None) is None
+        and name.partition(".")[0] != "torch"
+    }
     for name in stubs:
         del sys.modules[name]
     try:

@@ -5,6 +5,8 @@ Every run here is a subprocess of `cnn-oracle check` on a small adapter built fr
 reference with one piece changed.
 """
 
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -92,3 +94,22 @@ def test_what_an_adapter_does_at_import_does_not_break_the_oracle(tmp_path):
     run, report = checked(adapter(tmp_path, "stubbing", body), tmp_path, "--", "-k", "adam or relu")
     assert run.returncode == 0, run.stdout[-3000:]
     assert report["summary"]["Adam"]["passed"] > 0 and report["summary"]["ReLU"]["passed"] > 0
+
+
+def test_stub_modules_are_hidden_from_torch_even_when_torch_came_first(tmp_path):
+    # As in `pytest --impl`: torch is imported before the adapter, whose stub must not
+    # reach torch's lazy imports, while torch's own spec-less modules stay put.
+    path = adapter(tmp_path, "stubbing", STUBBING + "from reference.adapter import relu\n")
+    script = textwrap.dedent(
+        f"""
+        import torch
+        from oracle_tests.contract import load_adapter
+        load_adapter({str(path)!r})
+        p = torch.zeros(3, requires_grad=True)
+        p.grad = torch.ones(3)
+        torch.optim.Adam([p]).step()
+        print("stepped")
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0 and "stepped" in run.stdout, run.stderr[-2000:]
