@@ -71,3 +71,26 @@ def test_a_tape_too_long_is_cut_and_the_diagnosis_says_so(recording, monkeypatch
         applied.undo()
     assert recording.truncated and len(recording.order) < 4
     assert "the tape was cut short" in diagnosis.diagnose(recording)["text"]
+
+
+def test_two_bugs_in_one_layer_are_named_as_a_pair(recording):
+    # Real code often has two mistakes in one layer: no single known bug explains the
+    # calls, the pair does.
+    planted = [
+        apply(CATALOGUE[n]) for n in ("conv_flipped_kernel", "conv_bias_grad_averaged_over_batch")
+    ]
+    try:
+        rng = np.random.default_rng(0)
+        impl = Implementation(load_adapter())
+        conv = impl.conv2d(rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), 1, 0)
+        y = conv.forward(rng.standard_normal((2, 2, 6, 6)))
+        conv.backward(rng.standard_normal(y.shape))
+        conv.grads  # noqa: B018  (read through the wrapper, which records it)
+    finally:
+        for p in reversed(planted):
+            p.undo()
+    found = diagnosis.diagnose(recording)
+    assert found["layers"][0]["matches"] == [
+        "conv_flipped_kernel + conv_bias_grad_averaged_over_batch"
+    ]
+    assert set(found["diagnosed"]) == {"conv_flipped_kernel", "conv_bias_grad_averaged_over_batch"}
