@@ -144,27 +144,45 @@ def summary(checks: list[dict]) -> dict:
 
 def diagnosis_summary(checks: list[dict]) -> dict:
     """The run's diagnosis: per layer that a failing check found differing, how many
-    checks reach it, which known bugs they name and, where none, the signatures seen;
-    `diagnosed`, for each layer, the bugs named by the most checks."""
+    checks reach it, the causes that explain them and, where no known bug does, the
+    signatures seen; `diagnosed`, the known bugs of every layer's causes.
+
+    One cause per headline: a layer's causes are the fewest known bugs (or pairs) that
+    between them explain every check naming any, taken greedily, most checks first; a
+    bug named only where a broader one is named too (NaN to 0 in the forward, where the
+    forward-and-backward variant explains those checks and more) is left out.
+    """
     layers: dict[str, dict] = {}
     for c in checks:
         for found in (c.get("diagnosis") or {}).get("layers", []):
             row = layers.setdefault(
                 found["layer"],
-                {"failing_checks": 0, "matches": Counter(), "signatures": Counter(), "texts": {}},
+                {"failing_checks": 0, "named": [], "signatures": Counter(), "texts": {}},
             )
             row["failing_checks"] += 1
-            row["matches"].update(found["matches"])
+            row["named"].append(set(found["matches"]))
             for sig in found.get("signatures", []):
                 row["signatures"][sig["id"]] += 1
                 row["texts"].setdefault(sig["id"], sig["text"])
     diagnosed = []
     for row in layers.values():
-        top = max(row["matches"].values(), default=0)
-        diagnosed += [b for m, n in row["matches"].items() if n == top for b in m.split(" + ")]
-        row["matches"] = dict(row["matches"].most_common())
+        row["matches"] = _cover(row.pop("named"))
+        diagnosed += [b for m in row["matches"] for b in m.split(" + ") if b not in diagnosed]
         row["signatures"] = dict(row["signatures"].most_common())
     return {"diagnosed": diagnosed, "layers": layers}
+
+
+def _cover(named: list[set]) -> dict[str, int]:
+    """match -> the checks naming it, for the fewest matches that cover every check that
+    names any (greedy: the match named by most checks first, ties by name)."""
+    left = [n for n in named if n]
+    out = {}
+    while left:
+        counts = Counter(m for n in left for m in n)
+        best = min(counts, key=lambda m: (-counts[m], m))
+        out[best] = sum(best in n for n in named)
+        left = [n for n in left if best not in n]
+    return out
 
 
 def findings(summary: dict) -> list[dict]:
