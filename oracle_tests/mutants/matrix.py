@@ -28,9 +28,6 @@ OFF_DIAGONAL = {
     "adam_default_eps_1e7": "invisible through the adapter contract: adam() is always handed "
     "eps, so the reference's own default never shows; a project test "
     "(test_reference_layers.py) catches it instead",
-    "relu_nan_becomes_zero": "its only failing check, forward at NaN, calls forward alone, "
-    "where relu_nan_to_zero_both_ways does the same (both are named); the backward check "
-    "at NaN, which it passes, names the both-ways one alone",
 }
 
 
