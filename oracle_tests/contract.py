@@ -225,7 +225,7 @@ def load_adapter(spec: str | None = None) -> Adapter:
     from .isolation import warmed_without_stubs
 
     # torch's lazy parts, loaded as if the adapter had stubbed none of its imports
-    warmed_without_stubs(set(sys.modules) - before)
+    warmed_without_stubs(set(sys.modules) - before, bool(set(adapter.factories) & set(OPTIMIZERS)))
     return adapter
 
 

@@ -23,8 +23,10 @@ import numpy as np
 
 
 @functools.cache
-def warm_torch() -> None:
-    """One call of each torch function and optimizer the checks use (CPU, tiny)."""
+def warm_torch(optimizers: bool = True) -> None:
+    """One call of each torch function the checks use (CPU, tiny), and of each torch
+    optimizer where the adapter has one to compare with: a torch optimizer's first step
+    imports torch._dynamo, ~5 s that an adapter without optimizers need not pay."""
     import torch
     import torch.nn.functional as F
 
@@ -43,6 +45,8 @@ def warm_torch() -> None:
         + F.leaky_relu(z, 0.1).sum()
     )
     loss.backward()
+    if not optimizers:
+        return
     for opt in (
         torch.optim.Adam([w]),
         torch.optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=0.1, nesterov=True),
@@ -51,7 +55,7 @@ def warm_torch() -> None:
         opt.step()
 
 
-def warmed_without_stubs(added: set[str]) -> None:
+def warmed_without_stubs(added: set[str], optimizers: bool = True) -> None:
     """warm_torch() with the modules in `added` (those the adapter's import put in
     sys.modules) that have no import spec, its stubs, out of sys.modules meanwhile.
     Torch's own extension modules have no spec either: they are never hidden."""
@@ -65,7 +69,7 @@ def warmed_without_stubs(added: set[str]) -> None:
     for name in stubs:
         del sys.modules[name]
     try:
-        warm_torch()
+        warm_torch(optimizers)
     finally:
         sys.modules.update(stubs)
 
