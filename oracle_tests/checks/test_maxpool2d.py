@@ -241,8 +241,8 @@ def test_maxpool2d_nan_propagates_and_routes_gradient_like_torch(
     x[rng.random(shape) < nan_fraction] = np.nan
     y, dx, dy = run_maxpool2d(impl, x, case.k, case.s, rng)
     yt, dxt = torch_maxpool2d(x, case.k, case.s, dy)
-    compare(LAYER, "y at NaN", y, yt)
-    compare(LAYER, "dx at NaN", dx, dxt)
+    compare(LAYER, "y (an input with NaN)", y, yt)
+    compare(LAYER, "dx (an input with NaN)", dx, dxt)
 
 
 @check("y, dx (other memory layouts)")

@@ -112,7 +112,7 @@ def test_relu_gradient_at_exact_zeros_is_zero_like_torch(impl, dtype):
             "only where x > 0)"
         )
     compare(LAYER, "y at exact zeros", y[zero], yt.detach().numpy()[zero], tol=EXACT)
-    compare(LAYER, "dx at exact zeros", dx, dxt, tol=EXACT)
+    compare(LAYER, "dx (an input with exact zeros)", dx, dxt, tol=EXACT)
 
 
 @check("y at NaN")
@@ -122,7 +122,7 @@ def test_relu_forward_propagates_nan_like_torch(impl, dtype):
     rng = np.random.default_rng(1)
     x = with_nan(rng, (2, 3, 5, 4), dtype)
     y = impl.relu(dtype).forward(x)
-    compare(LAYER, "y at NaN", y, torch.relu(to_torch(x)))
+    compare(LAYER, "y (an input with NaN)", y, torch.relu(to_torch(x)))
 
 
 @check("dx at NaN")
@@ -135,7 +135,7 @@ def test_relu_backward_passes_the_gradient_at_nan_like_torch(impl, dtype):
     dy = rng.standard_normal(x.shape).astype(dtype)
     layer = impl.relu(dtype)
     layer.forward(x)
-    compare(LAYER, "dx at NaN", layer.backward_dx(dy), torch_relu(x, dy)[1])
+    compare(LAYER, "dx (an input with NaN)", layer.backward_dx(dy), torch_relu(x, dy)[1])
 
 
 @check("y, dx (other memory layouts)")
