@@ -95,6 +95,13 @@ def _special(rec: Recorded, j: int, shape: tuple) -> dict[str, np.ndarray]:
     }
     if rec.factory == "maxpool2d":
         masks["ties"] = _tied(x, *rec.args[:2])
+    if rec.factory == "conv2d" and rec.args[3] > 0 and x.ndim == 4:
+        # Within k - 1 - p ... of the edge: the pixels whose windows reach the padding.
+        k, p = rec.args[0].shape[-1], rec.args[3]
+        border = np.ones(x.shape, dtype=bool)
+        reach = max(k - 1 - p, p)
+        border[:, :, reach : -reach or None, reach : -reach or None] = False
+        masks["padding"] = border
     return masks
 
 
@@ -117,6 +124,7 @@ SPECIAL_WORDS = {
     "zeros": "exact zeros",
     "large": "large magnitudes (|x| > 50)",
     "ties": "tied pooling windows",
+    "padding": "the border whose windows reach into the padding",
 }
 
 

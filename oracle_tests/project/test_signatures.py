@@ -10,7 +10,7 @@ import pytest
 
 from oracle_tests import diagnosis, tape
 from oracle_tests.contract import Adapter, CheckFailure, Implementation
-from reference.adapter import linear, relu
+from reference.adapter import conv2d, linear, relu
 
 from .test_conventions import CustomAdam, Wrap
 
@@ -132,3 +132,29 @@ def test_an_adam_that_resets_its_moments_every_step_is_fitted_as_such(recording)
         ([], ["signature:adam:moments-reset"]),
         (["adam_state_reset_every_step"], []),
     ]
+
+
+def test_a_dx_wrong_only_on_the_padded_border_is_said_to_differ_there(recording):
+    class TopBorderDropped:
+        def __init__(self, w, b, s, p):
+            self.layer, self.p = conv2d(w, b, s, p), p
+
+        def forward(self, x):
+            return self.layer.forward(x)
+
+        def backward(self, dy):
+            dx = self.layer.backward(dy).copy()
+            dx[:, :, : self.p, :] = 0  # the top rows' gradient lost
+            return dx
+
+        @property
+        def grads(self):
+            return self.layer.grads
+
+    rng = np.random.default_rng(0)
+    conv = implementation(conv2d=TopBorderDropped).conv2d(
+        rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2), 1, 1
+    )
+    y = conv.forward(rng.standard_normal((1, 2, 7, 7)))
+    conv.backward(rng.standard_normal(y.shape))
+    assert diagnosed(recording) == ([], ["signature:only-at:padding"])
