@@ -43,7 +43,7 @@ class Batched:
                 for p in self.params:
                     grads[p] = grads[p] - getattr(self.layer, p)
                     setattr(self.layer, p, kept[p])
-        self.grads = {k: f(grads[p]) for p, (k, f) in zip(self.params, self.to_torch, strict=True)}
+        self.grads = {k: f(grads[p]) for p, (k, f) in zip(self.params, self.to_torch, strict=False)}
         return np.stack(dx)
 
 
@@ -58,10 +58,9 @@ def conv2d(weight, bias, stride=1, padding=0):
 def linear(weight, bias):
     layer = Dense(weight.shape[1], weight.shape[0])
     layer.weights = weight.T.copy()
-    if bias is None:
-        raise NotImplementedError("Dense always has biases")
-    layer.biases = bias.copy()
-    return Batched(layer, ("weights", "biases"), (("weight", lambda g: g.T), ("bias", lambda g: g)))
+    layer.biases = np.zeros(weight.shape[0], weight.dtype) if bias is None else bias.copy()
+    names = ("weights",) if bias is None else ("weights", "biases")
+    return Batched(layer, names, (("weight", lambda g: g.T), ("bias", lambda g: g)))
 
 
 def relu():
