@@ -2,6 +2,7 @@
 
     cnn-oracle check [MODULE[:OBJECT]] [--json PATH] [--markdown PATH] [--xfails FILE]
                      [-- extra pytest arguments]
+    cnn-oracle check --api {cs231n,deeplearning-ai,nnfs} [--fast] PATH ...
 
 MODULE is a dotted module name or a path to a .py file; without :OBJECT the module
 itself is the adapter; without MODULE the reference is checked. Exit codes: 0 nothing
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 from .contract import DEFAULT_IMPL, AdapterError, load_adapter
+from .presets import APIS
+from .presets import select as select_preset
 
 EPILOG = """\
 An adapter is a module or object with any of the factories conv2d, linear, relu,
@@ -42,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
         "impl", nargs="?", default=None, metavar="MODULE[:OBJECT]",
         help=f"the adapter: a dotted module or a .py file (default: {DEFAULT_IMPL})",
     )  # fmt: skip
+    check.add_argument(
+        "--api", choices=sorted(APIS),
+        help="MODULE is instead your course code, PATH, checked through this API's preset "
+        "(oracle_tests/presets/): cs231n's folder, deeplearning.ai's notebook, nnfs's .py",
+    )  # fmt: skip
+    check.add_argument(
+        "--fast", action="store_true", help="with --api cs231n: fast_layers.py's conv and pool"
+    )
     check.add_argument("--json", metavar="PATH", help="write the report as JSON")
     check.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
     check.add_argument(
@@ -70,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return 0 if exit_.code == 0 else 2
     try:
+        if args.api or args.fast:  # the preset module is the adapter, pointed at PATH
+            args.impl = select_preset(args.api, args.impl, args.fast)
         load_adapter(args.impl)  # one clear line now, rather than a pytest usage error
     except AdapterError as err:
         print(f"cnn-oracle: error: {err}", file=sys.stderr)
