@@ -183,11 +183,10 @@ def spatial_batchnorm_backward(dout, cache):
 def dropout_forward(x, dropout_param):
     """Inverted dropout; dropout_param['p'] is the probability of KEEPING a neuron."""
     p, mode = dropout_param["p"], dropout_param["mode"]
-    if "seed" in dropout_param:
-        np.random.seed(dropout_param["seed"])
+    rng = np.random.default_rng(dropout_param.get("seed"))
     mask = None
     if mode == "train":
-        mask = (np.random.rand(*x.shape) < p) / p
+        mask = (rng.random(x.shape) < p) / p
         out = x * mask
     else:
         out = x
