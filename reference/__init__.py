@@ -5,6 +5,15 @@ This file only re-exports the public API.
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DatasetError, load_mnist
+from .heads import (
+    BCELoss,
+    CrossEntropyFromProbabilities,
+    LeakyReLU,
+    MSELoss,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from .layers import (
     AvgPool2d,
     BatchNorm1d,
@@ -24,17 +33,24 @@ from .training import TrainConfig, evaluate, train
 __all__ = [
     "Adam",
     "AvgPool2d",
+    "BCELoss",
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
+    "CrossEntropyFromProbabilities",
     "DatasetError",
     "Dropout",
     "Flatten",
+    "LeakyReLU",
     "Linear",
+    "MSELoss",
     "MaxPool2d",
     "ReLU",
     "SeedCNN",
+    "Sigmoid",
+    "Softmax",
     "SoftmaxCrossEntropy",
+    "Tanh",
     "TrainConfig",
     "evaluate",
     "load_checkpoint",

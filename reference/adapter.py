@@ -8,6 +8,15 @@ this file exactly as it reaches anyone else's implementation.
 
 import numpy as np
 
+from .heads import (
+    BCELoss,
+    CrossEntropyFromProbabilities,
+    LeakyReLU,
+    MSELoss,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from .layers import (
     AvgPool2d,
     BatchNorm1d,
@@ -113,3 +122,31 @@ def dropout(p):
 
 def avgpool2d(kernel_size, stride):
     return AvgPool2d(kernel_size, stride)
+
+
+def softmax():
+    return Softmax()
+
+
+def sigmoid():
+    return Sigmoid()
+
+
+def tanh():
+    return Tanh()
+
+
+def leaky_relu(negative_slope):
+    return LeakyReLU(negative_slope)
+
+
+def mse_loss():
+    return MSELoss()
+
+
+def bce_loss():
+    return BCELoss()
+
+
+def cross_entropy_from_probabilities():
+    return CrossEntropyFromProbabilities()
