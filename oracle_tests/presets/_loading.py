@@ -111,7 +111,41 @@ def is_stub(fn: ast.FunctionDef) -> bool:
     if not body:
         return True
     nodes = [n for stmt in body for n in ast.walk(stmt)]
-    return not any(_does_work(n) for n in nodes) and any(_is_marker(n) for n in nodes)
+    if not any(_does_work(n) for n in nodes) and any(_is_marker(n) for n in nodes):
+        return True
+    return _returns_only_none(nodes)
+
+
+def _returns_only_none(nodes: list[ast.AST]) -> bool:
+    """Every return's output (its first element) is a name only ever set to None: the
+    starter's `out = None ... return out, cache`, with some shapes computed around it."""
+    returns = [n.value for n in nodes if isinstance(n, ast.Return) and n.value is not None]
+    firsts = [r.elts[0] if isinstance(r, ast.Tuple) and r.elts else r for r in returns]
+    if not firsts or not all(isinstance(f, ast.Name) for f in firsts):
+        return False
+    names = {f.id for f in firsts}
+    set_to_none = {
+        id(target)
+        for n in nodes
+        if isinstance(n, ast.Assign)
+        for target, value in _pairs(n.targets, n.value)
+        if isinstance(value, ast.Constant) and value.value is None
+    }
+    stores = [n for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    return all(id(n) in set_to_none for n in stores if n.id in names)
+
+
+def _pairs(targets: list, value):
+    """(target Name, its value or None where unknown) for each name an assignment binds."""
+    for target in targets:
+        if isinstance(target, ast.Name):
+            yield target, value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            values = value.elts if isinstance(value, (ast.Tuple, ast.List)) else []
+            if len(values) != len(target.elts):
+                values = [None] * len(target.elts)
+            for t, v in zip(target.elts, values, strict=True):
+                yield from _pairs([t], v)
 
 
 # --- What was found -----------------------------------------------------------------
@@ -167,13 +201,17 @@ class Student:
         return isinstance(node, ast.FunctionDef) and is_stub(node)
 
     def unwritten(self, *names: str) -> str | None:
-        """Why the piece made of `names` cannot run yet (the first name not written)."""
-        for name in names:
-            if not self.has(name):
-                return f"{name} is not in {self.path.name}"
-            if self.is_stub(name):
-                return f"{name} is still the starter stub"
-        return None
+        """Why the piece made of `names` cannot run yet: those missing, those stubs."""
+        missing = [n for n in names if not self.has(n)]
+        stubs = [n for n in names if n not in missing and self.is_stub(n)]
+        why = []
+        if missing:
+            why.append(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in "
+                       f"{self.path.name}")  # fmt: skip
+        if stubs:
+            why.append(f"{' and '.join(stubs)} {'is' if len(stubs) == 1 else 'are'} still the "
+                       f"starter stub{'s' if len(stubs) > 1 else ''}")  # fmt: skip
+        return "; ".join(why) or None
 
     def require(self, *names: str) -> None:
         """Raise NotImplementedError (the contract's "not provided") naming a stub."""
