@@ -113,17 +113,21 @@ def is_stub(fn: ast.FunctionDef) -> bool:
     nodes = [n for stmt in body for n in ast.walk(stmt)]
     if not any(_does_work(n) for n in nodes) and any(_is_marker(n) for n in nodes):
         return True
-    return _returns_only_none(nodes)
+    arguments = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
+    return _returns_only_none(nodes, arguments)
 
 
-def _returns_only_none(nodes: list[ast.AST]) -> bool:
-    """Every return's output (its first element) is a name only ever set to None: the
-    starter's `out = None ... return out, cache`, with some shapes computed around it."""
+def _returns_only_none(nodes: list[ast.AST], arguments: set[str]) -> bool:
+    """Every return's output (its first element) is a name only ever set to None, or never
+    set: the starter's `out = None ... return out, cache` with some shapes computed around
+    it, or a template's `return Z, cache` under an empty "YOUR CODE" block."""
     returns = [n.value for n in nodes if isinstance(n, ast.Return) and n.value is not None]
     firsts = [r.elts[0] if isinstance(r, ast.Tuple) and r.elts else r for r in returns]
     if not firsts or not all(isinstance(f, ast.Name) for f in firsts):
         return False
     names = {f.id for f in firsts}
+    if names & arguments:
+        return False
     set_to_none = {
         id(target)
         for n in nodes
@@ -192,6 +196,11 @@ class Student:
                 if node is not None:
                     return node
         return None
+
+    def uses(self, name: str) -> set[str]:
+        """The names the definition `name` refers to (the helpers it calls)."""
+        found = self.defs.get(name)
+        return set() if found is None else _uses(found.node)
 
     def is_stub(self, name: str) -> bool:
         if name in self.stubs_seen:
