@@ -11,12 +11,10 @@ module level. The preset never runs it (it would fail: there is no data set here
 
 import numpy as np
 
-rng = np.random.default_rng()
-
 
 class Layer_Dense:
     def __init__(self, n_inputs, n_neurons):
-        self.weights = 0.01 * rng.standard_normal((n_inputs, n_neurons))
+        self.weights = 0.01 * np.random.default_rng().standard_normal((n_inputs, n_neurons))
         self.biases = np.zeros((1, n_neurons))
 
     def forward(self, inputs, training):
@@ -31,6 +29,7 @@ class Layer_Dense:
 
 class Layer_Dropout:
     def __init__(self, rate):
+        self.rng = np.random.default_rng()
         self.keep = 1.0 - rate  # rate is the share of units dropped
 
     def forward(self, inputs, training):
@@ -39,7 +38,7 @@ class Layer_Dropout:
             self.mask = np.ones_like(inputs)
             self.output = inputs.copy()
             return
-        self.mask = rng.binomial(1, self.keep, size=inputs.shape) / self.keep
+        self.mask = self.rng.binomial(1, self.keep, size=inputs.shape) / self.keep
         self.output = inputs * self.mask
 
     def backward(self, dvalues):
@@ -127,7 +126,8 @@ class Loss_BinaryCrossentropy(Loss):
     def backward(self, dvalues, y_true):
         n, k = dvalues.shape
         p = dvalues
-        self.dinputs = (p - y_true) / np.maximum(p * (1 - p), 1e-12) / k / n
+        eps = np.float32(1e-12)  # torch divides by max(p (1 - p), 1e-12), a float32
+        self.dinputs = (p - y_true) / np.maximum(p * (1 - p), eps) / k / n
 
 
 class Loss_MeanSquaredError(Loss):
