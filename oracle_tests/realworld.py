@@ -172,8 +172,14 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         reports = list(pool.map(run_suite, names))
     rows = [score(n, r) for n, r in zip(names, reports, strict=True)]
-    result = {"totals": totals(rows), "specimens": rows}
     out = Path(args.out)
+    if args.only and out.with_suffix(".json").exists():  # re-score some, keep the rest
+        kept = {
+            r["specimen"]: r for r in json.loads(out.with_suffix(".json").read_text())["specimens"]
+        }
+        kept.update({r["specimen"]: r for r in rows})
+        rows = [kept[n] for n in SPECIMENS if n in kept]
+    result = {"totals": totals(rows), "specimens": rows}
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))

@@ -23,9 +23,8 @@ class Layer:
 
     def backward(self, dy):
         dx = self.module.backward(dy)
-        names = ("weight", "bias")
-        self.grads = {k: getattr(self.module, k).grad for k in names if hasattr(self.module, k)}
-        self.grads = {k: g for k, g in self.grads.items() if getattr(self.module, k) is not None}
+        params = {k: getattr(self.module, k, None) for k in ("weight", "bias")}
+        self.grads = {k: p.grad for k, p in params.items() if p is not None}
         return dx
 
 

@@ -46,6 +46,9 @@ def agrees_linear():
     ty, tdx, tdw, tdb = th.linear(x, w, b, dy)
     assert th.same(y, ty) and th.same(dx, tdx)
     assert th.same(layer.grads["weight"], tdw) and th.same(layer.grads["bias"], tdb)
+    layer = A.linear(w, None)  # and without a bias
+    y, dx = th.run_layer(layer, x, dy)
+    assert th.same(y, ty - b) and th.same(dx, tdx) and set(layer.grads) == {"weight"}
 
 
 def agrees_relu():
