@@ -82,7 +82,11 @@ name = student.header(
         "never run: only its definitions and imports",
         "NHWC, W = weight.transpose(2, 3, 1, 0), b (1, 1, 1, n_C)",
         "float() converts size-1 arrays as under NumPy 1 (float(b))",
-        "momentum gets learning_rate = lr / (1 - beta)",
+        *(
+            ["momentum gets learning_rate = lr / (1 - beta)"]
+            if student.has("update_parameters_with_momentum")
+            else []
+        ),
         "float64 only",
     ],
 )
@@ -192,9 +196,9 @@ class Optimizer:
 
 
 def sgd(params, lr, momentum, dampening, weight_decay, nesterov):
-    if dampening or weight_decay or nesterov:
+    if dampening or weight_decay or nesterov or momentum >= 1:
         raise NotImplementedError(
-            "the course's momentum has no dampening, weight decay or Nesterov"
+            "the course's momentum has no dampening, weight decay or Nesterov, and beta < 1"
         )
     # v = beta * v + (1 - beta) * dW, W -= learning_rate * v: torch's momentum at lr / (1 - beta).
     return Optimizer(
