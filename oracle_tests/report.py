@@ -186,8 +186,9 @@ def _cover(named: list[set]) -> dict[str, int]:
 
 
 def findings(summary: dict) -> list[dict]:
-    """One finding per (layer, cause): a known bug (or pair) the failing checks name, or
-    where none is named, each signature; with how many failing checks support it."""
+    """One finding per (layer, cause): a known bug (or pair) the failing checks name, and
+    each signature of the failing checks that no known bug explains; with how many
+    failing checks support it."""
     from .diagnosis import sentence
 
     out = []
@@ -195,9 +196,8 @@ def findings(summary: dict) -> list[dict]:
         for match, n in row["matches"].items():
             for bug in match.split(" + "):
                 out.append({"layer": layer, "id": bug, "checks": n, "text": sentence(bug)})
-        if not row["matches"]:
-            for sig, n in row["signatures"].items():
-                out.append({"layer": layer, "id": sig, "checks": n, "text": row["texts"][sig]})
+        for sig, n in row["signatures"].items():
+            out.append({"layer": layer, "id": sig, "checks": n, "text": row["texts"][sig]})
     return out
 
 
@@ -210,9 +210,7 @@ def diagnosis_lines(checks: list[dict]) -> list[str]:
         head = f"DIAGNOSIS {layer} ({row['failing_checks']} failing checks differ there): "
         for name, n in row["matches"].items():
             lines.append(head + f"matches {sentence(name)} ({n} checks)")
-        if row["matches"]:
-            continue
-        if not row["signatures"]:
+        if not row["matches"] and not row["signatures"]:
             lines.append(head + "no known bug matches")
         for sig, n in row["signatures"].items():
             lines.append(head + f"no known bug matches; {row['texts'][sig]} ({n} checks)")

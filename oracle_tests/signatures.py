@@ -81,6 +81,19 @@ def _tied(x: np.ndarray, k: int, s: int) -> np.ndarray:
     return out
 
 
+def _in_windows_with(hit: np.ndarray, k: int, s: int) -> np.ndarray:
+    """Positions of x in a pooling window that holds any `hit` (e.g. a NaN)."""
+    out = np.zeros(hit.shape, dtype=bool)
+    if hit.ndim != 4:
+        return out
+    Ho, Wo = (hit.shape[2] - k) // s + 1, (hit.shape[3] - k) // s + 1
+    for i in range(Ho):
+        for j in range(Wo):
+            w = hit[:, :, i * s : i * s + k, j * s : j * s + k].any(axis=(2, 3))  # (N, C)
+            out[:, :, i * s : i * s + k, j * s : j * s + k] |= w[:, :, None, None]
+    return out
+
+
 def _special(rec: Recorded, j: int, shape: tuple) -> dict[str, np.ndarray]:
     """Masks of the special inputs of call j, where they line up with its output."""
     x = _input_of(rec, j)
@@ -94,7 +107,11 @@ def _special(rec: Recorded, j: int, shape: tuple) -> dict[str, np.ndarray]:
         "large": np.isfinite(x) & (np.abs(x) > 50),
     }
     if rec.factory == "maxpool2d":
-        masks["ties"] = _tied(x, *rec.args[:2])
+        k, st = rec.args[:2]
+        masks["ties"] = _tied(x, k, st)
+        # A pool's NaN or inf reaches its whole window (its max, its gradient's route).
+        masks["nan"] = _in_windows_with(masks["nan"], k, st)
+        masks["inf"] = _in_windows_with(masks["inf"], k, st)
     if rec.factory == "conv2d" and rec.args[3] > 0 and x.ndim == 4:
         # Within k - 1 - p ... of the edge: the pixels whose windows reach the padding.
         k, p = rec.args[0].shape[-1], rec.args[3]
@@ -227,6 +244,36 @@ def _contrast(objects: list[Recorded], diverged: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _accumulates(rec: Recorded, adapter) -> bool:
+    """Whether every grads the adapter gave is the sum of the reference's gradients over
+    every backward since the layer was built (no zeroing between backward calls)."""
+    from .tape import copied
+
+    backwards = [c for c in rec.calls if c.method == "backward"]
+    if len(backwards) < 2 or not any(c.method == "grads" for c in rec.calls):
+        return False
+    try:
+        obj = getattr(adapter, rec.factory)(*copied(rec.args))
+        total = None
+        for call in rec.calls:
+            if call.method in ("forward", "backward"):
+                getattr(obj, call.method)(*copied(call.args))
+            if call.method == "backward":
+                g = {k: np.array(v, dtype=np.float64) for k, v in obj.grads.items()}
+                total = g if total is None else {k: total[k] + g[k] for k in g}
+            if call.method == "grads":
+                ours = _arrays(call.out)
+                if total is None or not all(
+                    f"[{k!r}]" in ours and _same(ours[f"[{k!r}]"], v).all()
+                    for k, v in total.items()
+                    if f"[{k!r}]" in ours
+                ):
+                    return False
+        return True
+    except Exception:
+        return False
+
+
 def _state(rec: Recorded, ours: list, theirs: list, diverged: list[bool]):
     """Results that build up over repeated calls of one method."""
     for method in ("backward", "grads"):
@@ -256,6 +303,12 @@ def describe(factory: str, objects: list[Recorded], adapter, diverged: dict) -> 
     for key, text in _contrast(objects, diverged):
         found.setdefault(key, text)
     for rec in objects:
+        if any(diverged[rec.index]) and _accumulates(rec, adapter):
+            found.setdefault(
+                "state:accumulates",
+                f"{rec.call}.grads is the sum over every backward so far: the gradients "
+                "accumulate, where torch's backward after zero_grad() gives this one's alone",
+            )
         theirs = replay(rec, adapter)
         ours = [recorded(c) for c in rec.calls]
         for key, text in _state(rec, ours, theirs, diverged[rec.index]):

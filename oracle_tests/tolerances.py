@@ -110,7 +110,8 @@ def compare(layer: str, quantity: str, ours, theirs, *, oracle: str = "torch", t
             f"ours = {num(o[i])}, {oracle} = {num(t[i])}"
         )
     both = np.isfinite(o) & np.isfinite(t)
-    err = np.where(both, np.abs(o - t), 0.0)
+    with np.errstate(invalid="ignore"):  # inf - inf where both are inf: not compared
+        err = np.where(both, np.abs(o - t), 0.0)
     bound = tol["atol"] + tol["rtol"] * np.abs(np.where(both, t, 0.0))
     # Relative error only where |theirs| exceeds atol: next to 0 (a finite difference
     # that is exactly 0, say) it would divide by ~0 and mean nothing; atol judges those.
