@@ -163,3 +163,16 @@ def test_no_path_is_an_adapter_error(monkeypatch):
     spec = importlib.util.spec_from_file_location("oracle_tests.presets._nnfs_test", PRESET)
     with pytest.raises(AdapterError, match="--api nnfs PATH"):
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+def test_the_early_chapters_forward_without_training_is_accepted(tmp_path, monkeypatch):
+    source = (NNFS / "correct.py").read_text()
+    early = tmp_path / "chapter_9.py"
+    early.write_text(
+        source.replace("def forward(self, inputs, training):", "def forward(self, inputs):")
+    )
+    nnfs = load_preset(early, monkeypatch)
+    x = np.array([[-1.0, 2.0, 0.5]])
+    np.testing.assert_array_equal(nnfs.relu().forward(x), [[0.0, 2.0, 0.5]])
+    layer = nnfs.linear(np.eye(3), np.zeros(3))
+    np.testing.assert_array_equal(layer.forward(x), x)
