@@ -359,9 +359,10 @@ def from_modules(api: str, path: Path, modules: tuple[str, ...], wanted) -> Stud
 def _package(folder: Path) -> str:
     """A package for `folder` (its __init__.py is not run), named as the folder where
     that is free (old cs231n modules import `cs231n.im2col` by that name)."""
-    name = folder.name
-    if not name.isidentifier() or name in sys.modules or importlib.util.find_spec(name):
-        name = "cnn_oracle_course"
+    name, n = folder.name, 0
+    while not name.isidentifier() or name in sys.modules or importlib.util.find_spec(name):
+        n += 1
+        name = f"cnn_oracle_course_{n}"  # a fresh one: each load imports its own files
     spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
     spec.submodule_search_locations = [str(folder)]
     package = importlib.util.module_from_spec(spec)

@@ -320,3 +320,92 @@ def test_a_notebook_function_with_another_signature_is_one_clear_error(tmp_path)
         "conv_forward(A_prev, W, b) (nb.ipynb, cell 2, line 1) does not match the "
         f"deeplearning-ai API: it is called as {expected}"
     )
+
+
+# --- In-process: the translations, and what the probes observe ----------------------
+def load_preset(api: str, path: Path, monkeypatch, fast: bool = False):
+    """The preset module, freshly imported and pointed at `path` (as --api does)."""
+    import importlib.util
+
+    monkeypatch.setenv("CNN_ORACLE_API_PATH", str(path))
+    if fast:
+        monkeypatch.setenv("CNN_ORACLE_API_FAST", "1")
+    file = ROOT / "oracle_tests" / "presets" / f"{api}.py"
+    spec = importlib.util.spec_from_file_location(f"oracle_tests.presets._{api}_test", file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cs231n_affine_gets_torch_weight_transposed_and_gives_torch_layout_grads(monkeypatch):
+    cs231n = load_preset("cs231n", COURSES / "cs231n" / "correct", monkeypatch)
+    rng = np.random.default_rng(0)
+    w, b, x = rng.standard_normal((3, 5)), rng.standard_normal(3), rng.standard_normal((4, 5))
+    layer = cs231n.linear(w, b)
+    np.testing.assert_allclose(layer.forward(x), x @ w.T + b)
+    dy = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(layer.backward(dy), dy @ w)
+    np.testing.assert_allclose(layer.grads["weight"], dy.T @ x)
+    np.testing.assert_allclose(layer.grads["bias"], dy.sum(axis=0))
+
+
+def test_cs231n_batchnorm_gets_one_minus_torchs_momentum(monkeypatch):
+    cs231n = load_preset("cs231n", COURSES / "cs231n" / "correct", monkeypatch)
+    x = np.array([[1.0, 4.0], [3.0, 8.0]])
+    layer = cs231n.batchnorm1d(np.ones(2), np.zeros(2), np.zeros(2), np.ones(2), 1e-5, 0.1)
+    assert layer.bn_param["momentum"] == pytest.approx(0.9)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.running_mean, 0.1 * x.mean(axis=0))  # torch's update
+    layer.eval()
+    with pytest.raises(NotImplementedError, match="batchnorm_backward is defined for mode"):
+        layer.backward(x)
+
+
+def test_cs231n_adam_keeps_one_config_per_parameter_and_updates_in_place(monkeypatch):
+    cs231n = load_preset("cs231n", COURSES / "cs231n" / "correct", monkeypatch)
+    p, q = np.array([1.0, -2.0]), np.array([[0.5]])
+    opt = cs231n.adam([p, q], 0.1, (0.9, 0.999), 1e-8)
+    opt.step([np.array([0.5, -0.25]), np.array([[2.0]])])
+    np.testing.assert_allclose(p, [0.9, -1.9])  # torch's step 1: lr * sign(g)
+    np.testing.assert_allclose(q, [[0.4]])
+    assert [c["t"] for c in opt.configs] == [1, 1]
+
+
+def test_cs231n_dropout_p_meaning_is_observed_not_assumed(tmp_path, monkeypatch):
+    from oracle_tests.contract import Adapter, Implementation
+    from oracle_tests.conventions.stateful import dropout_p_meaning
+
+    def observed(keep: bool) -> str:
+        course = tmp_path / ("keep" if keep else "drop")
+        course.mkdir()
+        rule = "rng.random(x.shape) < p" if keep else "rng.random(x.shape) >= p"
+        (course / "layers.py").write_text(
+            "import numpy as np\n\n"
+            "def dropout_forward(x, dropout_param):\n"
+            "    p, rng = dropout_param['p'], np.random.default_rng(0)\n"
+            f"    mask = ({rule}) / ({'p' if keep else '(1 - p)'})\n"
+            "    return x * mask, (dropout_param, mask)\n\n"
+            "def dropout_backward(dout, cache):\n    return dout * cache[1]\n"
+        )
+        preset = load_preset("cs231n", course, monkeypatch)
+        impl = Implementation(Adapter(preset, "p", "p", "p", ("float64",), True))
+        found = dropout_p_meaning(impl)
+        return f"{found.status}: {found.observed}"
+
+    assert observed(keep=True).startswith("torch's: the probability of dropping")  # 2019 on
+    # Code written to the 2017 starter (p the drop probability) gets 1 - p = 0.8: it drops
+    # 80%, and the probe says what it saw.
+    assert "with p = 0.2 it dropped 80" in observed(keep=False)
+
+
+def test_an_error_in_the_students_code_names_the_function_and_line(tmp_path):
+    from oracle_tests.presets._loading import from_modules
+
+    (tmp_path / "layers.py").write_text(
+        "import numpy as np\n\ndef affine_forward(x, w, b):\n    return x @ w + b.T, None\n"
+    )
+    student = from_modules("cs231n", tmp_path, ("layers", "optim"), {"affine_forward": ""})
+    with pytest.raises(ValueError) as err:
+        student.call("affine_forward", student.get("affine_forward"), np.ones((2, 3)),
+                     np.ones((4, 2)), np.ones(2))  # fmt: skip
+    assert str(err.value).startswith("in your affine_forward (layers.py, line 4): matmul:")
