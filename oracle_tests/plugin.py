@@ -357,6 +357,7 @@ def _finish(item, rep, call) -> None:
         found = item.stash.get(_DIAGNOSIS, None)
         if found and call.excinfo:
             reason += "\n" + found["text"]
+    notes = report.notes()
     max_err, tol = report.finish()
     params = getattr(getattr(item, "callspec", None), "params", {})
     dtype = params.get("dtype")
@@ -371,6 +372,7 @@ def _finish(item, rep, call) -> None:
             "max_abs_err": max_err,
             "tolerance": tol,
             "diagnosis": item.stash.get(_DIAGNOSIS, None) if status == "failed" else None,
+            "notes": notes,
         }
     )
 
@@ -401,6 +403,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         if c["status"] == "failed":
             first = (c["reason"] or "").partition("\n")[0]
             terminalreporter.write_line(f"FAILED {c['id']}: {first[:300]}")
+    composed = sorted({n for c in state.checks if c["layer"] == "Network" for n in c["notes"]})
+    if composed:
+        terminalreporter.write_line(f"NETWORK composed with {'; '.join(composed)}")
     for line in report.convention_lines(state.conventions()):
         terminalreporter.write_line(line)
     missing = [c["id"] for c in state.checks if c["status"] == "not provided"]

@@ -62,7 +62,19 @@ def muted():
 def begin() -> None:
     """Start collecting the comparisons of one check."""
     global _current
-    _current = {"worst": None}
+    _current = {"worst": None, "notes": []}
+
+
+def note(text: str) -> None:
+    """Say something about how the current check ran (e.g. which composition), kept
+    in its report entry whatever its outcome."""
+    if _current is not None and not _muted and text not in _current["notes"]:
+        _current["notes"].append(text)
+
+
+def notes() -> list[str]:
+    """The current check's notes (read before finish())."""
+    return list(_current["notes"]) if _current else []
 
 
 def record_comparison(layer, quantity, dtype, oracle, err, rel, bound, tol) -> None:

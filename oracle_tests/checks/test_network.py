@@ -5,6 +5,11 @@ differences through the whole network, away from every kink.
 
     Conv2d(1->8, 3x3) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear(1352->128) -> ReLU
     -> Linear(128->10), softmax cross-entropy (mean), Adam (lr 1e-3)
+
+The network is composed from what the adapter has: its fused cross_entropy(), else its
+softmax() followed by cross_entropy_from_probabilities(); for the trajectory its adam(),
+else its sgd() with momentum 0.9, else plain sgd() (lr 0.01 for both). Each check's
+report entry notes the composition that ran.
 """
 
 import numpy as np
@@ -13,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import report
 from ..contract import not_provided
 from ..diagnosis import agrees
 from ..finite_diff import FD_TOL, ORACLE, check_vjp, fd_jacobian
@@ -68,7 +74,7 @@ class Network:
             impl.relu(dtype),
             impl.linear(w6, b6),
         ]
-        self.loss = impl.cross_entropy(dtype)
+        self.loss = loss_of(impl, dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
@@ -86,6 +92,66 @@ class Network:
             g = self.layers[i].grads
             grads += [g["weight"], g.get("bias")]
         return dx, grads
+
+
+class SoftmaxThenNLL:
+    """The loss of code with a Softmax layer and a cross-entropy on its probabilities:
+    the adapter's softmax(), then its cross_entropy_from_probabilities()."""
+
+    def __init__(self, softmax, nll):
+        self.softmax, self.nll = softmax, nll
+
+    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
+        return self.nll.forward(self.softmax.forward(logits), labels)
+
+    def backward(self) -> np.ndarray:
+        return self.softmax.backward_dx(self.nll.backward())
+
+
+def loss_of(impl, dtype):
+    """The adapter's fused cross_entropy(), else softmax() + cross_entropy_from_probabilities()."""
+    try:
+        loss = impl.cross_entropy(dtype)
+        report.note("composition: cross_entropy()")
+        return loss
+    except pytest.skip.Exception as fused_missing:
+        try:
+            loss = SoftmaxThenNLL(impl.softmax(dtype), impl.cross_entropy_from_probabilities(dtype))
+        except pytest.skip.Exception:
+            raise fused_missing from None
+        report.note("composition: softmax() + cross_entropy_from_probabilities()")
+        return loss
+
+
+def optimizer_of(impl, live: list, twin: nn.Sequential):
+    """(the adapter's optimizer on `live`, torch's on the twin, its name): adam(), else
+    sgd() with momentum 0.9, else plain sgd()."""
+    tried = []
+    for name, make, make_torch in (
+        (
+            "Adam",
+            lambda: impl.adam(live, 1e-3, (0.9, 0.999), 1e-8),
+            lambda: torch.optim.Adam(twin.parameters(), lr=1e-3),
+        ),
+        (
+            "SGD(momentum=0.9)",
+            lambda: impl.sgd(live, 1e-2, 0.9),
+            lambda: torch.optim.SGD(twin.parameters(), lr=1e-2, momentum=0.9),
+        ),
+        (
+            "SGD",
+            lambda: impl.sgd(live, 1e-2),
+            lambda: torch.optim.SGD(twin.parameters(), lr=1e-2),
+        ),
+    ):
+        try:
+            optimizer = make()
+        except pytest.skip.Exception as missing:
+            tried.append(str(missing.msg).removeprefix("not provided: "))
+            continue
+        report.note(f"optimizer: {name}")
+        return optimizer, make_torch(), name
+    not_provided(f"no optimizer to train with ({'; '.join(tried)})", any_arguments=True)
 
 
 def torch_twin(params: list) -> nn.Sequential:
@@ -233,19 +299,19 @@ def tied_window_fraction(h: np.ndarray) -> float:
     return float(((top2[..., 1] > 0) & (top2[..., 0] == top2[..., 1])).mean())
 
 
-@check("loss and every parameter after each of 50 Adam steps")
+@check("loss and every parameter after each of 50 optimizer steps")
 @DTYPE
 def test_network_adam_trajectory_matches_torch_at_every_step(impl, mnist, dtype):
-    # 50 batches of 32 (lr 1e-3) from the same initial weights: a gradient that is
+    # 50 batches of 32 from the same initial weights, with the adapter's Adam (lr 1e-3),
+    # else its SGD (lr 1e-2, momentum 0.9 where it has momentum): a gradient that is
     # wrong but still descends would drift away here. The failure names the first
     # step and the first tensor that diverge.
     x_train, y_train = mnist[0], mnist[1]
     tol = FLOAT32_TRAJECTORY_TOL if np.dtype(dtype) == np.float32 else None
     params = he_weights(0, dtype)
     twin = torch_twin(params)
-    live = [p.copy() for p in params]  # the adapter's Adam updates these in place
-    optimizer = impl.adam(live, 1e-3, (0.9, 0.999), 1e-8)
-    torch_opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    live = [p.copy() for p in params]  # the adapter's optimizer updates these in place
+    optimizer, torch_opt, name = optimizer_of(impl, live, twin)
     for step, idx in enumerate(batches(mnist, TRAJECTORY_STEPS), start=1):
         x, y = x_train[idx].astype(dtype), y_train[idx]
         net = Network(impl, live)  # fresh layers on the updated weights, as a user's loop
@@ -260,7 +326,7 @@ def test_network_adam_trajectory_matches_torch_at_every_step(impl, mnist, dtype)
             for name, p, tp in zip(NAMES, live, twin.parameters(), strict=True):
                 compare(LAYER, f"{name} (every step)", p, tp, tol=tol)
         except CheckFailure as err:
-            raise CheckFailure(f"first divergence at Adam step {step} of 50: {err}") from None
+            raise CheckFailure(f"first divergence at {name} step {step} of 50: {err}") from None
 
 
 # --- Finite differences through the whole network (float64) ---------------------------
