@@ -338,8 +338,7 @@ def _reduction(mod) -> str:
     f, g = mod.cross_entropy(), mod.cross_entropy()
     one, dz1 = f.forward(z.copy(), y), f.backward()
     two, dz2 = g.forward(np.concatenate([z, z]), np.concatenate([y, y])), g.backward()
-    mean = close(one, two) and close(dz2[:4], np.asarray(dz1) / 2)
-    return TORCHS if mean and close(one, torch_ce(z, y)["loss"]) else DIFFERS
+    return TORCHS if close(one, two) and close(dz2[:4], np.asarray(dz1) / 2) else DIFFERS
 
 
 def _adam(mod) -> str:
@@ -353,15 +352,16 @@ def _adam(mod) -> str:
 
 
 def _nan(mod) -> str:
-    """ReLU on NaN forward and backward; a 2x2 window holding one NaN, forward and back."""
+    """ReLU on NaN forward and backward; a 2x2 window holding one NaN, forward and back
+    (a square input: a pool that is wrong on others is judged on NaN alone)."""
     ok = True
     if callable(getattr(mod, "relu", None)):
         x, dy = np.array([[NAN, -1.0, 2.0]]), np.array([[1.5, 2.5, -3.5]])
         ok &= close(run_layer(mod.relu(), x, dy)["dx"], torch_relu(x, dy)["dx"])
         ok &= bool(np.isnan(run_layer(mod.relu(), x, dy)["y"][0, 0]))
     if callable(getattr(mod, "maxpool2d", None)):
-        x = np.array([[1.0, NAN, 3.0, 4.0], [2.0, 0.5, 1.0, 0.0]])[None, None]
-        dy = np.array([[1.5, -2.5]])[None, None]
+        x = np.array([[1, NAN, 3, 4], [2, 0.5, 1, 0], [5, 6, 0, 1], [7, 1, 2, 3]])[None, None]
+        dy = np.array([[1.5, -2.5], [0.5, 3.0]])[None, None]
         try:
             ours = run_layer(mod.maxpool2d(2, 2), x, dy)
         except Exception:  # a pool that raises on NaN does not propagate it
