@@ -27,7 +27,7 @@ from .layers import (
 )
 from .loss import SoftmaxCrossEntropy
 from .model import SeedCNN
-from .optim import Adam
+from .optim import SGD, Adam, RMSprop
 from .training import TrainConfig, evaluate, train
 
 __all__ = [
@@ -45,7 +45,9 @@ __all__ = [
     "Linear",
     "MSELoss",
     "MaxPool2d",
+    "RMSprop",
     "ReLU",
+    "SGD",
     "SeedCNN",
     "Sigmoid",
     "Softmax",

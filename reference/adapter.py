@@ -29,7 +29,7 @@ from .layers import (
     ReLU,
 )
 from .loss import SoftmaxCrossEntropy
-from .optim import Adam
+from .optim import SGD, Adam, RMSprop
 
 name = "reference"
 dtypes = ("float64", "float32")
@@ -150,3 +150,11 @@ def bce_loss():
 
 def cross_entropy_from_probabilities():
     return CrossEntropyFromProbabilities()
+
+
+def sgd(params, lr, momentum, dampening, weight_decay, nesterov):
+    return SGD(params, lr, momentum, dampening, weight_decay, nesterov)  # in place
+
+
+def rmsprop(params, lr, alpha, eps, weight_decay, momentum):
+    return RMSprop(params, lr, alpha, eps, weight_decay, momentum)  # in place

@@ -1,4 +1,10 @@
-"""Adam, exactly torch.optim.Adam with weight_decay=0 and amsgrad=False."""
+"""The optimizers, each exactly its torch.optim namesake: Adam (weight_decay=0,
+amsgrad=False), SGD (momentum, dampening, weight decay, Nesterov) and RMSprop
+(centered=False).
+
+SGD and RMSprop are a functional core, one step on one parameter (`sgd_update`,
+`rmsprop_update`), called through this module by a thin class that holds the state, so
+that each function can be patched."""
 
 import numpy as np
 
@@ -155,3 +161,156 @@ def _views(flat: np.ndarray, params: list[np.ndarray]) -> list[np.ndarray]:
         out.append(flat[offset : offset + p.size].reshape(p.shape))  # view, p's shape
         offset += p.size
     return out
+
+
+# --- SGD and RMSprop ---------------------------------------------------------------------
+def sgd_update(
+    p: np.ndarray,
+    g: np.ndarray,
+    buf: np.ndarray | None,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+) -> np.ndarray | None:
+    """One torch.optim.SGD step on one parameter p (any shape), in place; returns the new
+    momentum buffer (None without momentum).
+
+    g = g + weight_decay * p                    # coupled L2, BEFORE the momentum
+    buf = g at the first step (no dampening), else momentum * buf + (1 - dampening) * g
+    p -= lr * (g + momentum * buf if nesterov else buf)
+    """
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    if momentum != 0:
+        if buf is None:
+            buf = g.copy()  # torch's first step: the buffer IS the gradient, undamped
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    p -= lr * g
+    return buf
+
+
+def rmsprop_update(
+    p: np.ndarray,
+    g: np.ndarray,
+    square_avg: np.ndarray,
+    buf: np.ndarray | None,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+) -> None:
+    """One torch.optim.RMSprop step (centered=False) on one parameter p, in place;
+    square_avg (and buf, with momentum) are updated in place too.
+
+    g = g + weight_decay * p
+    square_avg = alpha * square_avg + (1 - alpha) * g * g
+    avg = sqrt(square_avg) + eps                # eps OUTSIDE the square root
+    buf = momentum * buf + g / avg; p -= lr * buf    (momentum > 0; buf starts at 0)
+    p -= lr * g / avg                                 (momentum = 0)
+    """
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    square_avg *= alpha
+    square_avg += (1 - alpha) * g * g
+    avg = np.sqrt(square_avg) + eps
+    if momentum > 0:
+        buf *= momentum
+        buf += g / avg
+        p -= lr * buf
+    else:
+        p -= lr * (g / avg)
+
+
+def _check_grads(name: str, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+    if len(grads) != len(params):
+        raise ValueError(f"{name}: got {len(grads)} gradients for {len(params)} params")
+    for p, g in zip(params, grads, strict=True):
+        if np.shape(g) != p.shape:
+            raise ValueError(f"{name}: gradient of shape {np.shape(g)} for a {p.shape} param")
+
+
+class SGD:
+    """torch.optim.SGD over a list of arrays, updated in place (see `sgd_update`)."""
+
+    def __init__(
+        self,
+        params: list[np.ndarray],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(
+                f"SGD: need lr, momentum and weight_decay >= 0, got lr={lr}, "
+                f"momentum={momentum}, weight_decay={weight_decay}"
+            )
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+        self.params = list(params)
+        self.lr, self.momentum, self.dampening = lr, momentum, dampening
+        self.weight_decay, self.nesterov = weight_decay, nesterov
+        self.momentum_buffer: list[np.ndarray | None] = [None] * len(self.params)
+
+    def step(self, grads: list[np.ndarray]) -> None:
+        """Update every parameter in place from `grads`, given in the same order."""
+        _check_grads("SGD", self.params, grads)
+        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
+            self.momentum_buffer[i] = sgd_update(
+                p,
+                np.asarray(g, dtype=p.dtype),
+                self.momentum_buffer[i],
+                self.lr,
+                self.momentum,
+                self.dampening,
+                self.weight_decay,
+                self.nesterov,
+            )
+
+
+class RMSprop:
+    """torch.optim.RMSprop (centered=False) over a list of arrays, updated in place
+    (see `rmsprop_update`). Defaults are torch's: alpha 0.99, eps 1e-8."""
+
+    def __init__(
+        self,
+        params: list[np.ndarray],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+    ):
+        if lr < 0 or eps < 0 or alpha < 0 or weight_decay < 0 or momentum < 0:
+            raise ValueError(
+                f"RMSprop: need lr, alpha, eps, weight_decay and momentum >= 0, got lr={lr}, "
+                f"alpha={alpha}, eps={eps}, weight_decay={weight_decay}, momentum={momentum}"
+            )
+        self.params = list(params)
+        self.lr, self.alpha, self.eps = lr, alpha, eps
+        self.weight_decay, self.momentum = weight_decay, momentum
+        self.square_avg = [np.zeros_like(p) for p in self.params]
+        self.momentum_buffer = [np.zeros_like(p) if momentum > 0 else None for p in self.params]
+
+    def step(self, grads: list[np.ndarray]) -> None:
+        """Update every parameter in place from `grads`, given in the same order."""
+        _check_grads("RMSprop", self.params, grads)
+        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
+            rmsprop_update(
+                p,
+                np.asarray(g, dtype=p.dtype),
+                self.square_avg[i],
+                self.momentum_buffer[i],
+                self.lr,
+                self.alpha,
+                self.eps,
+                self.weight_decay,
+                self.momentum,
+            )
