@@ -112,14 +112,14 @@ def loss_of(impl, dtype):
     """The adapter's fused cross_entropy(), else softmax() + cross_entropy_from_probabilities()."""
     try:
         loss = impl.cross_entropy(dtype)
-        report.note("composition: cross_entropy()")
+        report.note("loss: cross_entropy()")
         return loss
     except pytest.skip.Exception as fused_missing:
         try:
             loss = SoftmaxThenNLL(impl.softmax(dtype), impl.cross_entropy_from_probabilities(dtype))
         except pytest.skip.Exception:
             raise fused_missing from None
-        report.note("composition: softmax() + cross_entropy_from_probabilities()")
+        report.note("loss: softmax() + cross_entropy_from_probabilities()")
         return loss
 
 
