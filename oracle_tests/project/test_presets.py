@@ -66,9 +66,18 @@ def test_cs231n_correct_solution_passes_everything_it_provides(tmp_path):
     assert "conv2d = conv_{forward,backward}_naive" in name and "adam = adam" in name, name
     assert "dropout p = 1 - torch's (the keep probability)" in name, name
     assert f"cnn-oracle: checking {name}" in run.stdout  # the header says it
-    for layer in ("Conv2d", "ReLU", "MaxPool2d", "Linear", "CrossEntropy", "Adam", "Dropout"):
+    for layer in (
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Linear",
+        "CrossEntropy",
+        "Adam",
+        "SGD",
+        "RMSprop",
+    ):
         assert report["summary"][layer]["passed"] > 0, (layer, report["summary"][layer])
-    for layer in ("BatchNorm2d", "BatchNorm1d"):
+    for layer in ("BatchNorm2d", "BatchNorm1d", "Dropout"):
         assert report["summary"][layer]["passed"] > 0, (layer, report["summary"][layer])
     assert not differing(report), differing(report)
 
@@ -168,7 +177,7 @@ def test_deeplearning_ai_correct_notebook_passes_under_numpy_2_without_its_data(
     name = report["implementation"]["name"]
     assert "conv2d = conv_forward, conv_backward, zero_pad, conv_single_step" in name, name
     assert "never run" in name and "float() converts size-1 arrays" in name, name
-    for layer in ("Conv2d", "MaxPool2d", "AvgPool2d", "Adam"):
+    for layer in ("Conv2d", "MaxPool2d", "AvgPool2d", "Adam", "SGD"):  # SGD: course 2's momentum
         assert report["summary"][layer]["passed"] > 0, (layer, report["summary"][layer])
     assert not differing(report), differing(report)
 
