@@ -74,7 +74,7 @@ def convention(name: str, *, torch: str, probe: str):
 
 
 # The probe modules, in the order of the report's table.
-MODULES = ("layers", "loss", "optim", "heads", "stateful")
+MODULES = ("layers", "loss", "optim", "optimizers", "heads", "stateful")
 
 
 def _load() -> None:
