@@ -34,11 +34,13 @@ def sgd_variant(variant: str):
             if variant == "averaging":  # v = beta v + (1 - beta) g, v starting at 0
                 buf = np.zeros_like(g) if buf is None else buf
                 buf = momentum * buf + (1 - momentum) * g
+            elif variant == "first-step-dampened":  # a buffer from 0, damped at step 1
+                buf = (0 if buf is None else momentum * buf) + (1 - dampening) * g
             elif buf is None:
                 buf = g.copy()
             else:
                 buf = momentum * buf + (1 - dampening) * g
-            g = g + momentum * buf if nesterov else buf
+            g = g + momentum * buf if nesterov and variant != "nesterov-ignored" else buf
         if decay is not None and variant == "decay-after-momentum":
             g = g + decay
         p -= lr * g
@@ -53,6 +55,8 @@ def rmsprop_variant(variant: str):
     def rmsprop_update(p, g, square_avg, buf, lr, alpha, eps, weight_decay, momentum):
         if variant == "alpha-0.9":
             alpha = 0.9
+        if variant == "momentum-ignored":
+            momentum = 0.0
         if weight_decay != 0:
             g = g + weight_decay * p
         square_avg[...] = alpha * square_avg + (1 - alpha) * g * g
@@ -128,6 +132,40 @@ def sgd_weight_decay_doubled(p):
     p.patch(OPTIM, "sgd_update", sgd_variant("decay-doubled"))
 
 
+@mutant(
+    bug="The momentum buffer started at 0 and damped from the first step, buf = (1 - "
+    "dampening) g at step 1, where torch's buffer starts at the gradient itself, undamped.",
+    kill=[
+        TS + "matches_torch_at_every_step",
+        SGD_ANY,
+        TS + "first_momentum_step_is_the_undamped_gradient",
+    ],
+    diagnosis=(
+        "the momentum buffer starts at 0 and the first step is damped, buf = (1 - dampening) "
+        "g; torch.optim.SGD starts the buffer at the gradient itself, undamped, and damps "
+        "only from step 2: set buf = g at the first step."
+    ),
+    factory="sgd",
+)
+def sgd_momentum_first_step_dampened(p):
+    p.patch(OPTIM, "sgd_update", sgd_variant("first-step-dampened"))
+
+
+@mutant(
+    bug="nesterov=True accepted and ignored: plain momentum steps, where torch's Nesterov "
+    "steps by g + momentum v.",
+    kill=[TS + "matches_torch_at_every_step", SGD_ANY],
+    diagnosis=(
+        "Nesterov momentum is accepted but ignored (the step is the plain momentum v); "
+        "torch.optim.SGD with nesterov=True steps by g + momentum v: use that, or raise "
+        "NotImplementedError for nesterov=True."
+    ),
+    factory="sgd",
+)
+def sgd_nesterov_ignored(p):
+    p.patch(OPTIM, "sgd_update", sgd_variant("nesterov-ignored"))
+
+
 # --- RMSprop ------------------------------------------------------------------------------
 @mutant(
     bug="CONTROL, must survive: rmsprop_update() re-implemented with torch's algorithm.",
@@ -165,3 +203,18 @@ def rmsprop_eps_inside_sqrt(p):
 )
 def rmsprop_alpha_ignored(p):
     p.patch(OPTIM, "rmsprop_update", rmsprop_variant("alpha-0.9"))
+
+
+@mutant(
+    bug="RMSprop's momentum accepted and ignored: every step is lr g / (sqrt(v) + eps), "
+    "where torch accumulates buf = momentum buf + g / (sqrt(v) + eps) and steps by lr buf.",
+    kill=[RMSPROP_TRAJECTORY, TR + "with_momentum_or_weight_decay_matches_torch_for_any_options"],
+    diagnosis=(
+        "RMSprop ignores the momentum it is given; torch.optim.RMSprop with momentum > 0 "
+        "steps by lr buf, buf = momentum buf + g / (sqrt(v) + eps): add the buffer, or raise "
+        "NotImplementedError for a momentum."
+    ),
+    factory="rmsprop",
+)
+def rmsprop_momentum_ignored(p):
+    p.patch(OPTIM, "rmsprop_update", rmsprop_variant("momentum-ignored"))

@@ -53,6 +53,9 @@ SCENARIOS = {
     "sgd_weight_decay_doubled": steps("sgd", (0.1, 0.0, 0.0, 0.01, False)),
     "rmsprop_eps_inside_sqrt": steps("rmsprop", (0.01, 0.99, 1e-8, 0.0, 0.0), 1e-8),
     "rmsprop_alpha_ignored": steps("rmsprop", (0.01, 0.99, 1e-8, 0.0, 0.0)),
+    "sgd_momentum_first_step_dampened": steps("sgd", (0.1, 0.9, 0.5, 0.0, False)),
+    "sgd_nesterov_ignored": steps("sgd", (0.1, 0.9, 0.0, 0.0, True)),
+    "rmsprop_momentum_ignored": steps("rmsprop", (0.01, 0.99, 1e-8, 0.0, 0.9)),
 }
 CONTROLS = {
     "control_sgd_reimplemented": steps("sgd", (0.1, 0.9, 0.0, 0.01, True)),
