@@ -4,9 +4,13 @@ in words, and one that cannot run is "not observed". Small in-memory optimizers,
 from the probes' own NumPy variants and the reference.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+from oracle_tests import diagnosis, tape
+from oracle_tests.contract import Adapter, Implementation
 from oracle_tests.conventions.optimizers import rmsprop_variant, sgd_variant
 from reference.adapter import rmsprop, sgd
 
@@ -170,3 +174,47 @@ def test_an_rmsprop_without_momentum_is_judged_on_the_rest():
     found = probes(rmsprop=no_momentum)
     assert status(found, "RMSprop variant") == "torch's", found["RMSprop variant"]
     assert "not provided" in found["RMSprop variant"]["observed"]
+
+
+# --- The diagnosis: a taped optimizer no single known bug explains is fitted -------------
+@pytest.fixture
+def recording():
+    tape.TAPE.reset()
+    tape.TAPE.recording = True
+    yield tape.TAPE
+    tape.TAPE.recording = False
+    tape.TAPE.reset()
+
+
+def signatures_of(recording, factory: str, make, hyper: tuple) -> tuple[list, list]:
+    """(known bugs named, signature ids) after 4 taped steps of `make` through the contract."""
+    impl = Implementation(
+        Adapter(SimpleNamespace(**{factory: make}), "fit", "fit", "fit", ("float64",), True)
+    )
+    rng = np.random.default_rng(5)
+    params = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    opt = getattr(impl, factory)(params, *hyper)
+    for _ in range(4):
+        opt.step([rng.standard_normal(p.shape) for p in params])
+    found = diagnosis.diagnose(recording)
+    return found["diagnosed"], [s["id"] for lay in found["layers"] for s in lay["signatures"]]
+
+
+def test_two_sgd_mistakes_at_once_are_fitted_each(recording):
+    bugs, sigs = signatures_of(
+        recording, "sgd", sgd_of("averaging", "decay-doubled"), (0.1, 0.9, 0.0, 0.01, False)
+    )
+    assert bugs == [], bugs  # no single known bug is both
+    assert "signature:sgd:averaging" in sigs and "signature:sgd:decay-doubled" in sigs, sigs
+
+
+def test_two_rmsprop_mistakes_at_once_are_fitted_each(recording):
+    make = rmsprop_of("alpha-0.9", "momentum-ignored")
+    bugs, sigs = signatures_of(recording, "rmsprop", make, (0.01, 0.99, 1e-8, 0.0, 0.9))
+    assert bugs == [], bugs
+    assert "signature:rmsprop:alpha-0.9" in sigs, sigs
+    assert "signature:rmsprop:momentum-ignored" in sigs, sigs
+
+
+def test_a_correct_sgd_is_fitted_as_nothing(recording):
+    assert signatures_of(recording, "sgd", sgd, (0.1, 0.9, 0.5, 0.01, False)) == ([], [])
