@@ -105,7 +105,7 @@ def score(name: str, report: dict) -> dict:
         "false_alarms": alarms,
         "conventions": {p: conventions.get(p, {}).get("status") for p in CONVENTION_POINTS},
         "truth_conventions": dict(truth.CONVENTIONS),
-        "suite_commit": report.get("environment", {}).get("commit"),
+        "suite_commit": report.get("environment", {}).get("suite_commit"),
     }
 
 
