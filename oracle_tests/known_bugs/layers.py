@@ -40,7 +40,7 @@ def route(dy, x, y, k: int, s: int, rule: str, assign: bool = False):
     holds NaN); "last": the last maximum; "all": every position where x == max (so a
     window holding NaN passes on nothing, as that mask does); "split": the maxima (or
     NaNs) share the gradient evenly. assign=True overwrites where overlapping windows
-    share a winner instead of adding.
+    share a winner instead of adding: the last window (row-major) keeps its gradient.
     """
     Ho, Wo = y.shape[2:]
     offsets = [(i, j) for i in range(k) for j in range(k)]  # row-major window order
@@ -55,7 +55,11 @@ def route(dy, x, y, k: int, s: int, rule: str, assign: bool = False):
     share = keep.sum(axis=0) if rule == "split" else 1  # (N, C, Ho, Wo): winners per window
     dx = np.zeros(x.shape, dtype=None if dy is None else dy.dtype)
     mask = np.zeros(x.shape, dtype=bool)
-    for n, v in enumerate(view):
+    # assign: real code loops over the windows in row-major order (dx[winner] = dy[i, j]),
+    # so a pixel that overlapping windows share keeps the LAST window's gradient. A later
+    # window reaches that pixel at an earlier offset of its own: visiting the offsets
+    # last-first writes it last, as that loop does.
+    for n, v in reversed(list(enumerate(view))) if assign else enumerate(view):
         mask[v] |= keep[n]
         if dy is None:
             continue
@@ -127,7 +131,8 @@ def pool_ties_split_evenly(p):
 
 @mutant(
     bug="Overlapping windows (stride < kernel) that share a winner overwrite its gradient "
-    "(dx[idx] = dy, the non-overlapping fast path used for every stride) instead of adding.",
+    "(dx[idx] = dy in the loop over the windows, the non-overlapping fast path used for "
+    "every stride) instead of adding: the last window's gradient is the one kept.",
     kill=[TP + "test_maxpool2d_overlapping_windows_accumulate_the_gradient"],
     diagnosis=(
         "overlapping windows that share a winner overwrite its gradient; they must add "
