@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from oracle_tests import diagnosis, tape
+from oracle_tests import diagnosis
 from oracle_tests.contract import Adapter, Implementation
 from oracle_tests.conventions.optimizers import rmsprop_variant, sgd_variant
 from reference.adapter import rmsprop, sgd
@@ -177,15 +177,6 @@ def test_an_rmsprop_without_momentum_is_judged_on_the_rest():
 
 
 # --- The diagnosis: a taped optimizer no single known bug explains is fitted -------------
-@pytest.fixture
-def recording():
-    tape.TAPE.reset()
-    tape.TAPE.recording = True
-    yield tape.TAPE
-    tape.TAPE.recording = False
-    tape.TAPE.reset()
-
-
 def signatures_of(recording, factory: str, make, hyper: tuple) -> tuple[list, list]:
     """(known bugs named, signature ids) after 4 taped steps of `make` through the contract."""
     impl = Implementation(

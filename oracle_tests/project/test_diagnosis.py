@@ -4,21 +4,11 @@ from the tape alone, and the replay's private copy of the reference is untouched
 bug planted in `reference` itself."""
 
 import numpy as np
-import pytest
 
 from oracle_tests import diagnosis, tape
 from oracle_tests.contract import Implementation, load_adapter
 from oracle_tests.known_bugs.catalogue import CATALOGUE
 from oracle_tests.known_bugs.core import apply
-
-
-@pytest.fixture
-def recording():
-    tape.TAPE.reset()
-    tape.TAPE.recording = True
-    yield tape.TAPE
-    tape.TAPE.recording = False
-    tape.TAPE.reset()
 
 
 def pool_on_a_plateau(impl: Implementation) -> None:

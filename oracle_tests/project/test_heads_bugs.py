@@ -6,19 +6,10 @@ import contextlib
 import numpy as np
 import pytest
 
-from oracle_tests import diagnosis, tape
+from oracle_tests import diagnosis
 from oracle_tests.contract import CheckFailure, Implementation, load_adapter
 from oracle_tests.known_bugs.catalogue import CATALOGUE
 from oracle_tests.known_bugs.core import apply
-
-
-@pytest.fixture
-def recording():
-    tape.TAPE.reset()
-    tape.TAPE.recording = True
-    yield tape.TAPE
-    tape.TAPE.recording = False
-    tape.TAPE.reset()
 
 
 @contextlib.contextmanager

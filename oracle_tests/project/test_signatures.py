@@ -8,20 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from oracle_tests import diagnosis, tape
+from oracle_tests import diagnosis
 from oracle_tests.contract import Adapter, CheckFailure, Implementation
 from reference.adapter import conv2d, linear, relu
 
 from .test_conventions import CustomAdam, Wrap
-
-
-@pytest.fixture
-def recording():
-    tape.TAPE.reset()
-    tape.TAPE.recording = True
-    yield tape.TAPE
-    tape.TAPE.recording = False
-    tape.TAPE.reset()
 
 
 def implementation(**factories) -> Implementation:
