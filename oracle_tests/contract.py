@@ -16,6 +16,7 @@ import importlib.util
 import signal
 import sys
 import threading
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,6 +287,7 @@ class Implementation:
         given = given or {}
         kept = _snapshot(given)
         call = f"{factory}({', '.join(_describe(a) for a in args)})"
+        foreign = self._foreign(f)
         try:
             with _time_limit(f"adapter {call}"):
                 obj = f(*args)
@@ -296,9 +298,24 @@ class Implementation:
                 f"{factory}: {err}" if str(err) else f"{factory} raised NotImplementedError"
             )
         except Exception as err:
+            if foreign:
+                not_provided(_not_a_factory(factory, foreign, f"raised {type(err).__name__}"))
             raise CheckFailure(f"adapter {call} raised {type(err).__name__}: {err}") from None
+        method = "step" if factory in OPTIMIZERS else "forward"
+        if foreign and not callable(getattr(obj, method, None)):
+            not_provided(_not_a_factory(factory, foreign, f"returned {_describe(obj)}"))
         _check_kept(call, given, kept)
         return obj, call, kept, TAPE.built(factory, args, call)
+
+    def _foreign(self, f) -> str | None:
+        """'module.name' when a module adapter's factory is a function imported from
+        another module (`from deep_nn import softmax` puts the network's own softmax where
+        the suite looks for its factory), else None."""
+        mod = self.adapter.obj
+        owner = getattr(f, "__module__", None)
+        if not isinstance(mod, types.ModuleType) or owner in (None, mod.__name__):
+            return None
+        return f"{owner}.{getattr(f, '__qualname__', '?')}"
 
     def _layer(self, factory: str, dtype, args: tuple, given: dict | None = None) -> "Layer":
         obj, call, kept, rec = self._build(factory, dtype, args, given)
@@ -416,6 +433,15 @@ class Implementation:
     def avgpool2d(self, kernel_size: int, stride: int, dtype) -> "Layer":
         """nn.AvgPool2d with padding 0."""
         return self._layer("avgpool2d", dtype, (kernel_size, stride))
+
+
+def _not_a_factory(factory: str, foreign: str, did: str) -> str:
+    return (
+        f"the adapter's `{factory}` is {foreign}, imported from another module, and is no "
+        f"factory: called as the suite's {factory}(...) it {did}. Import the module instead "
+        f"(`import {foreign.rpartition('.')[0]}`), or define {factory}() in the adapter "
+        "(docs/adapter.md)"
+    )
 
 
 def output_shape(factory: str, args: tuple, x: tuple) -> tuple | None:

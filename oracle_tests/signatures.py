@@ -186,22 +186,30 @@ def _shape_of_difference(rec, j, what, o, t, same) -> list[tuple[str, str]]:
     x = _input_of(rec, j)
     N = len(x) if x is not None and x.ndim else (len(t) if t.ndim else 1)
     C = t.shape[1] if t.ndim >= 2 else None
-    finite = np.isfinite(o) & np.isfinite(t) & (np.abs(t) > 0)
-    if finite.any():
+    diff = ~same
+    # Differences confined to special inputs are told first: a ratio or a permutation
+    # fitted around them would describe the wrong thing. "Only at" needs elements
+    # outside the mask, all of them agreeing.
+    for name, mask in _special(rec, j, o.shape).items():
+        if mask.any() and (~mask).any() and not (diff & ~mask).any():
+            n = int(diff.sum())
+            return [(f"only-at:{name}", f"{what} differs only at {SPECIAL_WORDS[name]} ({n})")]
+    # A ratio is fitted over every finite element (zeros too, which it must keep), and
+    # only where two or more are nonzero: one element fits any ratio. A ratio near 0 is
+    # a zeroed output, not a factor.
+    finite = np.isfinite(o) & np.isfinite(t)
+    if (finite & (t != 0)).sum() >= 2:
         tf, of = t[finite].astype(np.float64), o[finite].astype(np.float64)
         c = float(np.sum(of * tf) / np.sum(tf * tf))
-        if np.allclose(of, c * tf, rtol=RTOL, atol=0) and not np.isclose(c, 1.0):
+        scale = np.abs(tf).max()
+        fits = np.allclose(of, c * tf, rtol=RTOL, atol=1e-6 * RTOL * abs(c) * scale)
+        if fits and not np.isclose(c, 1.0) and abs(c) > 1e-3:
             name = _ratio_name(c, N, C)
             said = f"{what} is {name} times torch's" if name else f"{what} is x{c:.4g} torch's"
             return [(f"ratio:{name}" if name else "ratio", said)]
     for name, perm in _permutations(rec, j, t).items():
         if perm.shape == o.shape and _same(o, perm).all():
             return [(f"permuted:{name}", f"{what} is torch's result {name}")]
-    diff = ~same
-    for name, mask in _special(rec, j, o.shape).items():
-        if mask.any() and not (diff & ~mask).any():
-            n = int(diff.sum())
-            return [(f"only-at:{name}", f"{what} differs only at {SPECIAL_WORDS[name]} ({n})")]
     return []
 
 
@@ -288,8 +296,47 @@ def _state(rec: Recorded, ours: list, theirs: list, diverged: list[bool]):
             total = arrays if total is None else {k: total[k] + arrays[k] for k in total}
         if all(k in o and o[k].shape == total[k].shape and _same(o[k], total[k]).all() for k in t):
             return [("state:accumulates", f"{where} adds each call's result to the last")]
+        if _carries_earlier([ours[j].out for j in idx], [theirs[j].out for j in idx]):
+            return [
+                (
+                    "state:accumulates",
+                    f"{where} returns torch's result for the call plus a multiple of earlier "
+                    "calls' results: what it computes builds up across calls (a gradient "
+                    "added into, +=, and never reset)",
+                )
+            ]
         return [("state:step-dependent", f"{where} is right at its first call only")]
     return []
+
+
+def _flat(value) -> np.ndarray | None:
+    """All the float arrays of an output, end to end, in float64 (None: not arrays)."""
+    arrays = _arrays(value)
+    if not arrays or any(a.dtype.kind != "f" for a in arrays.values()):
+        return None
+    return np.concatenate([arrays[k].astype(np.float64).ravel() for k in sorted(arrays)])
+
+
+def _carries_earlier(ours: list, theirs: list) -> bool:
+    """Whether each later output is torch's plus a positive combination of torch's earlier
+    outputs of the same method: accumulation, also the compounding kind of an autograd
+    graph whose intermediate gradients are never zeroed (2*d1 + d2 at the second call)."""
+    o = [_flat(v) for v in ours]
+    t = [_flat(v) for v in theirs]
+    if any(v is None or v.shape != t[0].shape or not np.isfinite(v).all() for v in o + t):
+        return False
+    carried = False
+    for k in range(1, len(o)):
+        diff = o[k] - t[k]
+        if np.linalg.norm(diff) <= RTOL * np.linalg.norm(t[k]):
+            continue  # this call agrees
+        earlier = np.stack(t[:k], axis=1)  # (elements, k)
+        coef, *_ = np.linalg.lstsq(earlier, diff, rcond=None)
+        residual = np.linalg.norm(earlier @ coef - diff)
+        if residual > RTOL * np.linalg.norm(diff) or (coef < -RTOL).any() or coef.sum() < 0.5:
+            return False
+        carried = True
+    return carried
 
 
 def describe(factory: str, objects: list[Recorded], adapter, diverged: dict) -> list[dict]:
