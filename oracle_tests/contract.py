@@ -305,7 +305,7 @@ class Implementation:
         if foreign and not callable(getattr(obj, method, None)):
             not_provided(_not_a_factory(factory, foreign, f"returned {_describe(obj)}"))
         _check_kept(call, given, kept)
-        return obj, call, kept, TAPE.built(factory, args, call)
+        return obj, call, kept, TAPE.built(factory, args, call, maker=f)
 
     def _foreign(self, f) -> str | None:
         """'module.name' when a module adapter's factory is a function imported from

@@ -19,7 +19,7 @@ Each signature is {"id": "signature:...", "text": "..."}.
 import numpy as np
 
 from .conventions import family_fits
-from .tape import Recorded
+from .tape import Recorded, copied
 
 # Elements are "the same" to this relative tolerance here: signatures describe
 # differences far larger than rounding (a factor, a permutation, a zeroed element).
@@ -187,13 +187,17 @@ def _shape_of_difference(rec, j, what, o, t, same) -> list[tuple[str, str]]:
     N = len(x) if x is not None and x.ndim else (len(t) if t.ndim else 1)
     C = t.shape[1] if t.ndim >= 2 else None
     diff = ~same
-    # Differences confined to special inputs are told first: a ratio or a permutation
-    # fitted around them would describe the wrong thing. "Only at" needs elements
-    # outside the mask, all of them agreeing.
+    # Differences confined to some special inputs, the rest agreeing, are told first: a
+    # ratio or a permutation fitted around them would describe the wrong thing. An
+    # input that is all special (all NaN, all large) is told last, if nothing else fits.
+    confined, everywhere = [], []
     for name, mask in _special(rec, j, o.shape).items():
-        if mask.any() and (~mask).any() and not (diff & ~mask).any():
+        if mask.any() and not (diff & ~mask).any():
             n = int(diff.sum())
-            return [(f"only-at:{name}", f"{what} differs only at {SPECIAL_WORDS[name]} ({n})")]
+            said = (f"only-at:{name}", f"{what} differs only at {SPECIAL_WORDS[name]} ({n})")
+            (confined if (~mask).any() else everywhere).append(said)
+    if confined:
+        return confined[:1]
     # A ratio is fitted over every finite element (zeros too, which it must keep), and
     # only where two or more are nonzero: one element fits any ratio. A ratio near 0 is
     # a zeroed output, not a factor.
@@ -210,7 +214,7 @@ def _shape_of_difference(rec, j, what, o, t, same) -> list[tuple[str, str]]:
     for name, perm in _permutations(rec, j, t).items():
         if perm.shape == o.shape and _same(o, perm).all():
             return [(f"permuted:{name}", f"{what} is torch's result {name}")]
-    return []
+    return everywhere[:1]
 
 
 # --- Across objects and calls -------------------------------------------------------------
@@ -252,11 +256,94 @@ def _contrast(objects: list[Recorded], diverged: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _variants(rec: Recorded) -> list[tuple[str, tuple, object]]:
+    """(attribute, factory arguments, input transform): the same layer without one of its
+    attributes (stride 1, padding 0, a square crop of its input)."""
+    out = []
+    same = lambda x: x  # noqa: E731
+    if rec.factory == "conv2d":
+        w, b, s, p = rec.args
+        out += [("stride", (w, b, 1, p), same)] if s > 1 else []
+        out += [("padding", (w, b, s, 0), same)] if p > 0 else []
+    elif rec.factory in ("maxpool2d", "avgpool2d"):
+        k, s, *rest = rec.args
+        out += [("stride", (k, k, *rest), same)] if s != k else []
+    x = _input_of(rec, len(rec.calls) - 1)
+    if x is not None and x.ndim == 4 and x.shape[2] != x.shape[3]:
+        m = min(x.shape[2:])
+        # Only a crop that keeps two or more windows along each axis: a smaller one
+        # would also hide what the stride does, and agree by coincidence.
+        if rec.factory == "conv2d":
+            k, p, s = rec.args[0].shape[-1], rec.args[3], rec.args[2]
+        else:
+            k, p, s = rec.args[0], 0, rec.args[1]
+        if (m + 2 * p - k) // s + 1 >= 2:
+            crop = lambda x: np.ascontiguousarray(x[:, :, :m, :m])  # noqa: E731
+            out.append(("non-square", rec.args, crop))
+    return out
+
+
+def _run(make, args: tuple, rec: Recorded, transform, dys: list) -> list:
+    """Outputs of rec's forward/backward/grads calls on a layer made by `make(*args)`,
+    each forward input transformed, each backward given the next of `dys` (built from
+    the first run's outputs when `dys` is empty)."""
+    from .contract import _time_limit
+    from .diagnosis import Raised
+
+    outs, backward = [], 0
+    try:
+        with _time_limit(f"the diagnosis's {rec.factory} variant"), np.errstate(all="ignore"):
+            obj = make(*copied(args))
+            y = None
+            for call in rec.calls:
+                if call.method == "forward":
+                    y = obj.forward(transform(copied(call.args[0])))
+                    outs.append(copied(y))
+                elif call.method == "backward":
+                    if len(dys) <= backward:
+                        rng = np.random.default_rng(backward)
+                        dys.append(rng.standard_normal(np.shape(y)).astype(np.asarray(y).dtype))
+                    outs.append(copied(obj.backward(copied(dys[backward]))))
+                    backward += 1
+                elif call.method == "grads":
+                    outs.append({k: copied(v) for k, v in obj.grads.items() if k in call.out})
+    except Exception as err:
+        outs.append(Raised(type(err).__name__))
+    return outs
+
+
+def _counterfactuals(rec: Recorded, adapter) -> list[tuple[str, str]]:
+    """The attributes (stride, padding, non-square input) without which the adapter's
+    layer agrees with torch on the same calls: what the difference depends on, told even
+    when the check built one layer only (no agreeing object on the tape to contrast)."""
+    from .diagnosis import Raised, agrees, dtype_of
+
+    methods = {c.method for c in rec.calls}
+    if rec.maker is None or not methods <= {"forward", "backward", "grads"}:
+        return []
+    found = []
+    for attribute, args, transform in _variants(rec):
+        dys: list = []
+        theirs = _run(getattr(adapter, rec.factory), args, rec, transform, dys)
+        ours = _run(rec.maker, args, rec, transform, dys)
+        if any(isinstance(t, Raised) for t in theirs):
+            continue  # torch's own layer cannot run this variant
+        if len(ours) == len(theirs) == len(rec.calls) and all(
+            agrees(o, t, dtype_of(rec)) for o, t in zip(ours, theirs, strict=True)
+        ):
+            found.append(
+                (
+                    f"only-at:{attribute}",
+                    f"{rec.call} agrees with torch once it is run without "
+                    f"{ATTRIBUTE_WORDS[attribute]}: it differs only with them",
+                )
+            )
+    return found
+
+
 def _accumulates(rec: Recorded, adapter) -> bool:
     """Whether every grads the adapter gave is the sum of the reference's gradients over
     every backward since the layer was built (no zeroing between backward calls)."""
-    from .tape import copied
-
     backwards = [c for c in rec.calls if c.method == "backward"]
     if len(backwards) < 2 or not any(c.method == "grads" for c in rec.calls):
         return False
@@ -349,6 +436,10 @@ def describe(factory: str, objects: list[Recorded], adapter, diverged: dict) -> 
             found.setdefault(key, text)
     for key, text in _contrast(objects, diverged):
         found.setdefault(key, text)
+    for rec in objects:
+        if any(diverged[rec.index]):
+            for key, text in _counterfactuals(rec, adapter):
+                found.setdefault(key, text)
     for rec in objects:
         if any(diverged[rec.index]) and _accumulates(rec, adapter):
             found.setdefault(

@@ -40,6 +40,9 @@ class Recorded:
     call: str  # the factory call in words, e.g. "maxpool2d(2, 2)"
     index: int  # its place in Tape.objects
     calls: list[Call] = field(default_factory=list)
+    # The adapter's own factory, so the diagnosis can build the layer again with one
+    # thing changed (signatures.py: does it agree with stride 1? on a square input?).
+    maker: object = field(default=None, repr=False, compare=False)
 
 
 class Tape:
@@ -59,14 +62,14 @@ class Tape:
             self.truncated = True
         return not self.truncated
 
-    def built(self, factory: str, args: tuple, call: str) -> Recorded | None:
+    def built(self, factory: str, args: tuple, call: str, maker=None) -> Recorded | None:
         """Record a factory call; returns its record (None when not recording)."""
         if not self.recording:
             return None
         args = copied(args)
         if not self._room(args):
             return None
-        self.objects.append(Recorded(factory, args, call, len(self.objects)))
+        self.objects.append(Recorded(factory, args, call, len(self.objects), maker=maker))
         return self.objects[-1]
 
     def called(self, rec: Recorded | None, method: str, args, out=None, raised=None, wrote=()):
