@@ -296,6 +296,13 @@ def _diagnose(item) -> dict | None:
                 "text": "diagnosis: none (it passed when run again)",
             }
         return diagnose(TAPE)
+    except Exception as err:  # the check's own failure stands; the diagnosis gives way
+        return {
+            "diagnosed": [],
+            "layers": [],
+            "text": f"diagnosis: none (the diagnosis itself failed: {type(err).__name__}: "
+            f"{err}; please report this to the suite's authors)",
+        }
     finally:
         TAPE.reset()
 

@@ -269,7 +269,8 @@ def _variants(rec: Recorded) -> list[tuple[str, tuple, object]]:
         k, s, *rest = rec.args
         out += [("stride", (k, k, *rest), same)] if s != k else []
     x = _input_of(rec, len(rec.calls) - 1)
-    if x is not None and x.ndim == 4 and x.shape[2] != x.shape[3]:
+    windowed = rec.factory in ("conv2d", "maxpool2d", "avgpool2d")
+    if windowed and x is not None and x.ndim == 4 and x.shape[2] != x.shape[3]:
         m = min(x.shape[2:])
         # Only a crop that keeps two or more windows along each axis: a smaller one
         # would also hide what the stride does, and agree by coincidence.

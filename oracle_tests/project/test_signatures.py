@@ -149,3 +149,163 @@ def test_a_dx_wrong_only_on_the_padded_border_is_said_to_differ_there(recording)
     y = conv.forward(rng.standard_normal((1, 2, 7, 7)))
     conv.backward(rng.standard_normal(y.shape))
     assert diagnosed(recording) == ([], ["signature:only-at:padding"])
+
+
+# --- Accumulation, counterfactuals, special values before ratios ---------------------------
+class Compounding:
+    """A dense layer as a tiny autograd engine runs it when backward is called twice on one
+    graph: the output node's gradient and every gradient below it are added into (+=),
+    never zeroed, so the second call gives 2*d1 + d2."""
+
+    def __init__(self, w, b):
+        self.w, self.b = w, b
+
+    def forward(self, x):
+        self.x = x
+        self.gy, self.gx = np.zeros((len(x), len(self.w))), np.zeros_like(x)
+        self.gw, self.gb = np.zeros_like(self.w), np.zeros_like(self.b)
+        return x @ self.w.T + self.b
+
+    def backward(self, dy):
+        self.gy += dy
+        self.gx += self.gy @ self.w
+        self.gw += self.gy.T @ self.x
+        self.gb += self.gy.sum(axis=0)
+        return self.gx.copy()
+
+    @property
+    def grads(self):
+        return {"weight": self.gw.copy(), "bias": self.gb.copy()}
+
+
+def test_gradients_that_compound_over_two_backward_calls_are_said_to_accumulate(recording):
+    rng = np.random.default_rng(0)
+    layer = implementation(linear=Compounding).linear(
+        rng.standard_normal((3, 4)), rng.standard_normal(3)
+    )
+    layer.forward(rng.standard_normal((5, 4)))
+    for _ in range(2):
+        layer.backward(rng.standard_normal((5, 3)))
+        layer.grads  # noqa: B018  (read through the wrapper, which records it)
+    assert "signature:state:accumulates" in diagnosed(recording)[1]
+
+
+def test_a_backward_right_at_the_first_call_only_is_not_said_to_accumulate(recording):
+    class SecondCallHalved(Compounding):
+        calls = 0
+
+        def backward(self, dy):
+            self.calls += 1
+            self.gy = dy / self.calls
+            self.gx, self.gw, self.gb = self.gy @ self.w, self.gy.T @ self.x, self.gy.sum(0)
+            return self.gx.copy()
+
+    rng = np.random.default_rng(0)
+    layer = implementation(linear=SecondCallHalved).linear(
+        rng.standard_normal((3, 4)), rng.standard_normal(3)
+    )
+    layer.forward(rng.standard_normal((5, 4)))
+    for _ in range(2):
+        layer.backward(rng.standard_normal((5, 3)))
+    sigs = diagnosed(recording)[1]
+    assert "signature:state:accumulates" not in sigs and "signature:state:step-dependent" in sigs
+
+
+def raises_when(condition):
+    """A correct conv whose backward raises ValueError when condition(stride, x) holds."""
+
+    class Conv:
+        def __init__(self, w, b, s, p):
+            self.layer, self.s = conv2d(w, b, s, p), s
+
+        def forward(self, x):
+            self.x = x
+            return self.layer.forward(x)
+
+        def backward(self, dy):
+            if condition(self.s, self.x):
+                raise ValueError("operands could not be broadcast together")
+            return self.layer.backward(dy)
+
+        @property
+        def grads(self):
+            return self.layer.grads
+
+    return Conv
+
+
+def run_one_conv(impl, stride: int, shape: tuple, scale_dx: float = 1.0):
+    rng = np.random.default_rng(0)
+    conv = impl.conv2d(rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2), stride, 0)
+    y = conv.forward(rng.standard_normal(shape))
+    try:
+        conv.backward(rng.standard_normal(y.shape))
+    except CheckFailure:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("condition", "stride", "shape", "attribute"),
+    [
+        (lambda s, x: s > 1, 2, (1, 2, 9, 9), "stride"),
+        (lambda s, x: x.shape[2] != x.shape[3], 1, (1, 2, 7, 9), "non-square"),
+    ],
+    ids=["stride", "non-square"],
+)
+def test_a_conv_wrong_only_with_one_attribute_is_told_so_from_one_layer(
+    recording, condition, stride, shape, attribute
+):
+    # One conv on the tape, so nothing to contrast it with: the diagnosis builds the
+    # adapter's layer again without the attribute and sees it agree.
+    run_one_conv(implementation(conv2d=raises_when(condition)), stride, shape)
+    bugs, sigs = diagnosed(recording)
+    assert f"signature:only-at:{attribute}" in sigs, sigs
+    other = {"stride": "non-square", "non-square": "stride"}[attribute]
+    assert f"signature:only-at:{other}" not in sigs, sigs
+
+
+def test_a_conv_wrong_everywhere_is_not_said_to_differ_only_with_its_stride(recording):
+    def tripled(w, b, s, p):
+        return Wrap(conv2d(w, b, s, p), g=lambda dx: 3 * dx)
+
+    run_one_conv(implementation(conv2d=tripled), 2, (1, 2, 9, 11))
+    bugs, sigs = diagnosed(recording)
+    assert not [s for s in sigs if s.startswith("signature:only-at:")], sigs
+    assert "signature:ratio" in sigs, sigs
+
+
+def test_a_pool_that_routes_a_nan_window_to_its_first_nan_differs_only_at_nan(recording):
+    class FirstNaN:
+        """2x2 windows, stride 2, the gradient to np.argmax's pick: the first NaN."""
+
+        def forward(self, x):
+            N, C, H, W = x.shape
+            w = x.reshape(N, C, H // 2, 2, W // 2, 2).transpose(0, 1, 2, 4, 3, 5)
+            self.shape, self.pick = x.shape, w.reshape(N, C, H // 2, W // 2, 4).argmax(-1)
+            return np.take_along_axis(w.reshape(*self.pick.shape, 4), self.pick[..., None], -1)[
+                ..., 0
+            ]
+
+        def backward(self, dy):
+            N, C, H, W = self.shape
+            dw = np.zeros((*self.pick.shape, 4))
+            np.put_along_axis(dw, self.pick[..., None], dy[..., None], -1)
+            dw = dw.reshape(N, C, H // 2, W // 2, 2, 2).transpose(0, 1, 2, 4, 3, 5)
+            return dw.reshape(self.shape)
+
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 0] = x[0, 0, 1, 1] = np.nan  # one window holds two NaN
+    pool = implementation(maxpool2d=lambda k, s: FirstNaN()).maxpool2d(2, 2, np.float64)
+    y = pool.forward(x)
+    pool.backward(np.arange(1.0, 5.0).reshape(y.shape))
+    bugs, sigs = diagnosed(recording)
+    assert sigs == ["signature:only-at:nan"], sigs
+
+
+def test_a_backward_that_returns_zeros_has_no_ratio(recording):
+    # A ratio fitted to an all-zero output would be "x0 torch's", which says nothing.
+    impl = implementation(relu=lambda: Wrap(relu(), g=np.zeros_like))
+    layer = impl.relu(np.float64)
+    y = layer.forward(np.array([[1.0, -2.0, 3.0, 4.0]]))
+    layer.backward(np.ones_like(y))
+    assert not [s for s in diagnosed(recording)[1] if s.startswith("signature:ratio")]
