@@ -8,6 +8,7 @@ that `--oracle-json` writes, `markdown` the same as tables.
 import contextlib
 import functools
 import importlib.metadata
+import math
 import platform
 import re
 import subprocess
@@ -185,13 +186,22 @@ def diagnosis_summary(checks: list[dict]) -> dict:
 
 
 def _cover(named: list[set]) -> dict[str, int]:
-    """match -> the checks naming it, for the fewest matches that cover every check that
-    names any (greedy: the match named by most checks first, ties by name)."""
+    """match -> the checks naming it, for few known bugs that explain every check that
+    names any. Greedy on bugs, not matches: the match with the most checks per bug it
+    adds first, a match of bugs already chosen before any other (a check whose NaN hides
+    everything else, matched by many pairs, takes the pair with the bug the other checks
+    name), then by name."""
     left = [n for n in named if n]
-    out = {}
+    out, chosen = {}, set()
+
+    def key(m):
+        new = len(set(m.split(" + ")) - chosen)
+        return (-(counts[m] / new) if new else -math.inf, new, m)
+
     while left:
         counts = Counter(m for n in left for m in n)
-        best = min(counts, key=lambda m: (-counts[m], m))
+        best = min(counts, key=key)
+        chosen |= set(best.split(" + "))
         out[best] = sum(best in n for n in named)
         left = [n for n in left if best not in n]
     return out
@@ -205,9 +215,12 @@ def findings(summary: dict) -> list[dict]:
 
     out = []
     for layer, row in summary["layers"].items():
+        bugs = Counter()  # a bug alone and in a pair is one finding, its checks summed
         for match, n in row["matches"].items():
             for bug in match.split(" + "):
-                out.append({"layer": layer, "id": bug, "checks": n, "text": sentence(bug)})
+                bugs[bug] += n
+        for bug, n in bugs.items():
+            out.append({"layer": layer, "id": bug, "checks": n, "text": sentence(bug)})
         for sig, n in row["signatures"].items():
             out.append({"layer": layer, "id": sig, "checks": n, "text": row["texts"][sig]})
     return out

@@ -84,3 +84,12 @@ def test_two_bugs_in_one_layer_are_named_as_a_pair(recording):
         "conv_flipped_kernel + conv_bias_grad_averaged_over_batch"
     ]
     assert set(found["diagnosed"]) == {"conv_flipped_kernel", "conv_bias_grad_averaged_over_batch"}
+
+
+def test_a_check_matched_by_many_pairs_takes_the_pair_with_the_bug_others_name():
+    # The loss at logits of 1e4 is NaN, so any pair with "no max subtracted" matches it;
+    # the five other checks name "summed": the report must not add a third bug.
+    from oracle_tests.report import _cover
+
+    named = [{"summed"}] * 5 + [{"nomax + divided_grad", "nomax + summed"}]
+    assert _cover(named) == {"summed": 5, "nomax + summed": 1}
