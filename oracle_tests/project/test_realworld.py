@@ -46,3 +46,34 @@ def test_the_committed_score_is_current(name):
     assert sorted(a["check"] for a in live["false_alarms"]) == sorted(
         a["check"] for a in committed["false_alarms"]
     )
+
+
+# --- The second set (examples/realworld_b, oracle_tests/realworld_b.py) -------------------
+COMMITTED_B = Path(realworld.ROOT) / "plots" / "realworld_b.json"
+
+
+def test_the_second_sets_score_covers_it_adds_up_and_is_its_markdown():
+    from oracle_tests import realworld_b
+
+    result = json.loads(COMMITTED_B.read_text())
+    assert [r["specimen"] for r in result["specimens"]] == realworld_b.specimen_names()
+    rows = {r["specimen"]: r for r in result["specimens"]}
+    rebuilt = realworld_b.build(rows)
+    assert result["totals"] == rebuilt["totals"]
+    for r in result["specimens"]:
+        assert r["hash"] == realworld_b.content_hash(r["specimen"]), (
+            f"{r['specimen']} changed since it was scored: run python -m oracle_tests.realworld_b"
+        )
+        assert r["total"] == len(realworld_b.load_truth(r["specimen"]).DIVERGENCES)
+    assert COMMITTED_B.with_suffix(".md").read_text() == realworld_b.markdown(result)
+
+
+def test_the_second_sets_committed_score_is_current_on_one_specimen():
+    from oracle_tests import realworld_b
+
+    name = "column_vectors"  # its adapter imports the network's own softmax: not a factory
+    live = realworld_b.score_live([name], jobs=1)[name]
+    committed = {r["specimen"]: r for r in json.loads(COMMITTED_B.read_text())["specimens"]}
+    for key in ("total", "named", "conventions", "false_claims", "false_alarms"):
+        assert live[key] == committed[name][key], key
+    assert live["undeclared_failures"] == committed[name]["undeclared_failures"]
