@@ -3,6 +3,8 @@
 Stable API (other test modules import it):
 
 - `fd_jacobian(f, x)`: the full (f(x).size, x.size) Jacobian of f at x.
+- `fd_jacobian_of_one_row(f, x)`: the same for x of one batch row and an f whose rows
+  are independent, with all perturbed copies in one batch.
 - `fd_directional(f, x, t, c)`: (f(x + eps t) - f(x - eps t)) / 2eps . c, a scalar.
 - `check_vjp(f, x, c, grad, layer=..., quantity=...)`: assert that `grad`, an
   analytic vector-Jacobian product J^T c of f at x, matches finite differences, and
@@ -53,6 +55,19 @@ def fd_jacobian(f: Function, x: np.ndarray, eps: float = FD_EPS) -> np.ndarray:
         step = step.reshape(x.shape)
         columns.append((_eval(f, x + step) - _eval(f, x - step)) / (2 * eps))
     return np.stack(columns, axis=1)  # (f(x).size, x.size)
+
+
+def fd_jacobian_of_one_row(f: Function, x: np.ndarray, eps: float = FD_EPS) -> np.ndarray:
+    """fd_jacobian of a function of a batch with one row, x of shape (1, ...), when f
+    computes each row of its output from that row of its input alone (a network of
+    conv, pool and dense layers): every perturbed copy of x goes through f in one
+    batch, 2 calls instead of 2 * x.size. Shape (f(x).size, x.size), float64."""
+    _check_float64(x)
+    if x.shape[0] != 1:
+        raise ValueError(f"fd_jacobian_of_one_row needs a batch of one row, got {x.shape}")
+    steps = eps * np.eye(x.size).reshape(x.size, *x.shape[1:])  # (x.size, ...): one each
+    plus, minus = _eval(f, x + steps), _eval(f, x - steps)  # (x.size * f's row size,)
+    return ((plus - minus) / (2 * eps)).reshape(x.size, -1).T  # (f(x).size, x.size)
 
 
 def fd_directional(
