@@ -244,7 +244,7 @@ def pytest_pyfunc_call(pyfuncitem):
         if not contract.DECLINED:
             raise
         reasons = sorted(set(contract.DECLINED))
-        pytest.skip(f"not provided: every example was declined: {'; '.join(reasons)}")
+        pytest.skip(f"not provided: {report.DECLINED_ALL}{'; '.join(reasons)}")
     except Exception as exc:  # a CheckFailure, or several in a hypothesis ExceptionGroup
         expected = pyfuncitem.get_closest_marker("xfail") is not None
         if _is_check(pyfuncitem) and _owned(exc):

@@ -302,10 +302,14 @@ def summary_lines(checks: list[dict]) -> list[str]:
     return lines
 
 
+DECLINED_ALL = "every example was declined: "
+
+
 def not_provided_lines(checks: list[dict]) -> list[str]:
     """One NOT PROVIDED line per reason, with its count; the missing factories on one."""
+    # A property whose every example was declined has the reason of a plain check.
     reasons = Counter(
-        (c["reason"] or "").removeprefix("not provided: ")
+        (c["reason"] or "").removeprefix("not provided: ").removeprefix(DECLINED_ALL)
         for c in checks
         if c["status"] == "not provided"
     )

@@ -151,6 +151,7 @@ def optimizer_of(impl, live: list, twin: nn.Sequential):
             continue
         report.note(f"optimizer: {name}")
         return optimizer, make_torch(), name
+    tried = list(dict.fromkeys(tried))  # SGD with and without momentum: one reason
     not_provided(f"no optimizer to train with ({'; '.join(tried)})", any_arguments=True)
 
 

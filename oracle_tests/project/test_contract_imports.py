@@ -69,3 +69,13 @@ def test_a_diagnosis_that_fails_leaves_the_checks_failure_and_says_so(monkeypatc
     found = plugin._diagnose(item)
     assert found["diagnosed"] == [] and "the diagnosis itself failed" in found["text"]
     assert contract.TAPE.recording is False
+
+
+def test_a_reason_given_by_plain_checks_and_by_properties_is_one_not_provided_line():
+    from oracle_tests.report import not_provided_lines
+
+    reason = "the adapter's `softmax` is deep_nn.softmax, imported from another module"
+    checks = [{"status": "not provided", "reason": f"not provided: {reason}"}] * 4
+    checks += [{"status": "not provided", "reason": f"not provided: every example was "
+                f"declined: {reason}"}] * 3  # fmt: skip
+    assert not_provided_lines(checks) == [f"NOT PROVIDED (7): {reason}"]
