@@ -256,6 +256,16 @@ def _contrast(objects: list[Recorded], diverged: dict) -> list[tuple[str, str]]:
     ]
 
 
+COUNTERFACTUAL = {
+    "stride": "agrees with torch on the same calls once its stride is 1 (the window, for a "
+    "pool): it differs only with a stride other than that",
+    "padding": "agrees with torch on the same calls once its padding is 0: it differs only "
+    "with padding",
+    "non-square": "agrees with torch on the same calls on a square crop of its input: it "
+    "differs only on non-square inputs",
+}
+
+
 def _variants(rec: Recorded) -> list[tuple[str, tuple, object]]:
     """(attribute, factory arguments, input transform): the same layer without one of its
     attributes (stride 1, padding 0, a square crop of its input)."""
@@ -332,13 +342,7 @@ def _counterfactuals(rec: Recorded, adapter) -> list[tuple[str, str]]:
         if len(ours) == len(theirs) == len(rec.calls) and all(
             agrees(o, t, dtype_of(rec)) for o, t in zip(ours, theirs, strict=True)
         ):
-            found.append(
-                (
-                    f"only-at:{attribute}",
-                    f"{rec.call} agrees with torch once it is run without "
-                    f"{ATTRIBUTE_WORDS[attribute]}: it differs only with them",
-                )
-            )
+            found.append((f"only-at:{attribute}", f"{rec.call} {COUNTERFACTUAL[attribute]}"))
     return found
 
 
