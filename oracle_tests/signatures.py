@@ -257,6 +257,10 @@ def _contrast(objects: list[Recorded], diverged: dict) -> list[tuple[str, str]]:
 
 
 COUNTERFACTUAL = {
+    "channels": "agrees with torch on the same calls with one input channel (the first): it "
+    "differs only when it sums over several input channels",
+    "batch": "agrees with torch on the same calls on the first row of the batch alone: it "
+    "differs only for batches of more than one",
     "stride": "agrees with torch on the same calls once its stride is 1 (the window, for a "
     "pool): it differs only with a stride other than that",
     "padding": "agrees with torch on the same calls once its padding is 0: it differs only "
@@ -266,19 +270,38 @@ COUNTERFACTUAL = {
 }
 
 
+# Layers and losses whose every output row comes from its own input row: run on the
+# first row alone, they show what a batch adds (BatchNorm and Dropout are left out).
+ROW_WISE = (
+    "conv2d", "maxpool2d", "avgpool2d", "linear", "relu", "flatten", "softmax", "sigmoid",
+    "tanh", "leaky_relu", "cross_entropy", "mse_loss", "bce_loss",
+    "cross_entropy_from_probabilities",
+)  # fmt: skip
+
+
+def _first_row(a):
+    return np.ascontiguousarray(a[:1]) if isinstance(a, np.ndarray) and a.ndim else a
+
+
 def _variants(rec: Recorded) -> list[tuple[str, tuple, object]]:
-    """(attribute, factory arguments, input transform): the same layer without one of its
-    attributes (stride 1, padding 0, a square crop of its input)."""
+    """(attribute, factory arguments, transform of a forward argument): the same layer
+    without one of its attributes (stride 1, padding 0, one input channel, a square crop
+    of its input, a batch of one)."""
     out = []
     same = lambda x: x  # noqa: E731
+    x = _input_of(rec, len(rec.calls) - 1)
     if rec.factory == "conv2d":
         w, b, s, p = rec.args
         out += [("stride", (w, b, 1, p), same)] if s > 1 else []
         out += [("padding", (w, b, s, 0), same)] if p > 0 else []
+        if w.shape[1] > 1:
+            one = lambda x: np.ascontiguousarray(x[:, :1]) if x.ndim == 4 else x  # noqa: E731
+            out.append(("channels", (np.ascontiguousarray(w[:, :1]), b, s, p), one))
     elif rec.factory in ("maxpool2d", "avgpool2d"):
         k, s, *rest = rec.args
         out += [("stride", (k, k, *rest), same)] if s != k else []
-    x = _input_of(rec, len(rec.calls) - 1)
+    if rec.factory in ROW_WISE and x is not None and x.ndim >= 2 and len(x) > 1:
+        out.append(("batch", rec.args, _first_row))
     windowed = rec.factory in ("conv2d", "maxpool2d", "avgpool2d")
     if windowed and x is not None and x.ndim == 4 and x.shape[2] != x.shape[3]:
         m = min(x.shape[2:])
@@ -289,7 +312,7 @@ def _variants(rec: Recorded) -> list[tuple[str, tuple, object]]:
         else:
             k, p, s = rec.args[0], 0, rec.args[1]
         if (m + 2 * p - k) // s + 1 >= 2:
-            crop = lambda x: np.ascontiguousarray(x[:, :, :m, :m])  # noqa: E731
+            crop = lambda x: np.ascontiguousarray(x[:, :, :m, :m]) if x.ndim == 4 else x  # noqa: E731
             out.append(("non-square", rec.args, crop))
     return out
 
@@ -307,9 +330,11 @@ def _run(make, args: tuple, rec: Recorded, transform, dys: list) -> list:
             obj = make(*copied(args))
             y = None
             for call in rec.calls:
-                if call.method == "forward":
-                    y = obj.forward(transform(copied(call.args[0])))
+                if call.method == "forward":  # (x) for a layer, (logits, labels) a loss
+                    y = obj.forward(*(transform(a) for a in copied(call.args)))
                     outs.append(copied(y))
+                elif call.method == "backward" and not call.args:  # a loss's
+                    outs.append(copied(obj.backward()))
                 elif call.method == "backward":
                     if len(dys) <= backward:
                         rng = np.random.default_rng(backward)

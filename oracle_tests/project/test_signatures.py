@@ -309,3 +309,57 @@ def test_a_backward_that_returns_zeros_has_no_ratio(recording):
     y = layer.forward(np.array([[1.0, -2.0, 3.0, 4.0]]))
     layer.backward(np.ones_like(y))
     assert not [s for s in diagnosed(recording)[1] if s.startswith("signature:ratio")]
+
+
+class FirstImageGrads:
+    """A dense layer whose weight gradient comes from the first image only (per-sample
+    code that forgot the batch): right for a batch of one."""
+
+    def __init__(self, w, b):
+        self.layer = linear(w, b)
+
+    def forward(self, x):
+        self.x = x
+        return self.layer.forward(x)
+
+    def backward(self, dy):
+        dx = self.layer.backward(dy)
+        self.grads = dict(self.layer.grads, weight=dy[:1].T @ self.x[:1])
+        return dx
+
+
+def test_a_layer_right_for_one_image_only_differs_only_for_batches(recording):
+    run_linear(implementation(linear=FirstImageGrads))
+    assert "signature:only-at:batch" in diagnosed(recording)[1]
+
+
+def test_a_layer_wrong_for_one_image_too_is_not_said_to_differ_only_for_batches(recording):
+    impl = implementation(linear=lambda w, b: Wrap(linear(w, b), g=lambda dx: dx + 1.0))
+    run_linear(impl)
+    assert "signature:only-at:batch" not in diagnosed(recording)[1]
+
+
+def test_a_conv_that_reads_its_first_input_channel_only_differs_with_several(recording):
+    def first_channel(w, b, s, p):
+        class Conv:
+            def __init__(self):
+                self.layer = conv2d(np.ascontiguousarray(w[:, :1]), b, s, p)
+
+            def forward(self, x):
+                self.C = x.shape[1]
+                return self.layer.forward(np.ascontiguousarray(x[:, :1]))
+
+            def backward(self, dy):
+                dx = self.layer.backward(dy)
+                return np.concatenate([dx] + [np.zeros_like(dx)] * (self.C - 1), axis=1)
+
+            @property
+            def grads(self):
+                g = dict(self.layer.grads)
+                rest = np.zeros((len(w), self.C - 1, *w.shape[2:]))
+                return dict(g, weight=np.concatenate([g["weight"], rest], axis=1))
+
+        return Conv()
+
+    run_one_conv(implementation(conv2d=first_channel), 1, (1, 2, 6, 6))
+    assert "signature:only-at:channels" in diagnosed(recording)[1]
