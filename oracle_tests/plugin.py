@@ -184,7 +184,9 @@ def _example_lines(item, drawn: dict, notes: list[str]) -> list[str]:
     fixed = set(item.funcargs)
     said = [f"{k}: {_words(v)}" for k, v in drawn.items() if k not in fixed and k != "data"]
     said += [n.strip() for n in notes if n.strip().startswith("Draw ")]  # labelled draws
-    spec = item.config.stash[_STATE].adapter.spec
+    from .presets import command
+
+    spec = command(item.config.stash[_STATE].adapter.spec)
     lines = [f"example: {'; '.join(said)}"] if said else []
     return lines + [f'reproduce: cnn-oracle check {spec} -- -k "{item.name}"']
 

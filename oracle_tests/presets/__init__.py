@@ -44,3 +44,13 @@ _WHAT = {
     "deeplearning-ai": "the .ipynb notebook, or a .py file",
     "nnfs": "the .py file with the book's classes",
 }
+
+
+def command(spec: str) -> str:
+    """What to write after `cnn-oracle check` to check `spec` again: `--api NAME PATH`
+    for a preset pointed at PATH, the adapter's spec for anything else."""
+    names = {f"{__name__}.{module}": api for api, module in APIS.items()}
+    if spec not in names or not os.environ.get(PATH_VAR):
+        return spec
+    fast = " --fast" if os.environ.get(FAST_VAR) == "1" else ""
+    return f"--api {names[spec]} {os.environ[PATH_VAR]}{fast}"

@@ -105,6 +105,10 @@ def test_cs231n_fast_pool_that_splits_ties_is_named(tmp_path):
         tmp_path, "cs231n", COURSES / "cs231n" / "mistakes", "--fast", "--", "-k", "MaxPool2d"
     )
     assert run.returncode == 1, run.stdout[-3000:]
+    # the line to run a failing check again is the student's command, not the preset's module
+    folder = (COURSES / "cs231n" / "mistakes").resolve()
+    assert f"reproduce: cnn-oracle check --api cs231n {folder} --fast -- -k" in run.stdout
+    assert "reproduce: cnn-oracle check oracle_tests.presets" not in run.stdout
     assert "maxpool2d = max_pool_{forward,backward}_fast" in report["implementation"]["name"]
     assert report["diagnosis"]["diagnosed"] == ["pool_ties_split_evenly"], report["diagnosis"]
     assert "split evenly" in differing(report)["tie rule"]
