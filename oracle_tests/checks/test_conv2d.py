@@ -137,7 +137,7 @@ def test_conv2d_is_cross_correlation_not_convolution(impl):
     compare(LAYER, "dweight (a one-hot kernel)", layer.grads["weight"][0, 0], np.array(expected))
 
 
-@check("y, dx (one-hot kernels)")
+@check("y, dx, dweight (one-hot kernels)")
 @given(case=conv_cases(), data=st.data(), seed=seeds)
 def test_conv2d_stride_and_padding_read_the_pixels_of_the_formula(impl, case, data, seed):
     # Kernel = a single 1 at (a, c) mapping channel o to channel o: output (i, j) must
@@ -163,10 +163,18 @@ def test_conv2d_stride_and_padding_read_the_pixels_of_the_formula(impl, case, da
     compare(LAYER, "y (one-hot kernels)", y, xp[picked])
     dy = rng.standard_normal(y.shape)
     dx = layer.backward(dy)
+    gw = layer.grads["weight"]  # read before any comparison, so a diagnosis sees it too
     if dx is not None:
         dxp = np.zeros_like(xp)
         dxp[picked] = dy
         compare(LAYER, "dx (one-hot kernels)", dx, dxp[:, :, p : p + case.H, p : p + case.W])
+    # dweight[o, c, i, j] sums dy times the pixels kernel entry (i, j) read: s apart.
+    dw = np.zeros_like(w)
+    for i in range(case.k):
+        for j in range(case.k):
+            read = xp[:, :, i : i + s * Ho : s, j : j + s * Wo : s]  # (N, C, Ho, Wo)
+            dw[:, :, i, j] = np.einsum("nohw,nchw->oc", dy, read)
+    compare(LAYER, "dweight (one-hot kernels)", gw, dw)
 
 
 @check("y, dx, dweight")

@@ -334,6 +334,42 @@ def conv_ignores_stride(p):
     p.patch(CONV, "conv2d_forward", conv2d_forward)
 
 
+@mutant(
+    bug="The backward loop reads the patches with step 1, forgetting the stride the forward "
+    "used (patch = x[:, :, i:i+k, j:j+k] for output position (i, j)): dw and dx are right "
+    "at stride 1 only, y and db always are.",
+    kill=[CONV_FORMULA, CONV_TORCH],
+    diagnosis=(
+        "the backward reads and scatters the patches 1 pixel apart, forgetting the stride "
+        "(dw and dx are wrong at stride > 1, y is right); output position (i, j) was read "
+        "from rows i*s to i*s+k and columns j*s to j*s+k: use those in backward too."
+    ),
+)
+def conv_backward_ignores_stride(p):
+    fwd, bwd = _conv_pair(p)
+
+    def conv2d_forward(x, w, b, stride=1, padding=0):
+        y, cache = fwd(x, w, b, stride, padding)
+        return y, Wrapped(cache, (x, w.astype(x.dtype), padding))
+
+    def conv2d_backward(dy, cache, input_grad=True):
+        _, _, db = bwd(dy, cache.inner, False)
+        x, w, pad = cache.extra
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        (Ho, Wo), (kH, kW) = dy.shape[2:], w.shape[2:]
+        dw, dxp = np.zeros_like(w), np.zeros_like(xp)
+        for i in range(kH):
+            for j in range(kW):
+                # (N, C, Ho, Wo): the pixels 1 apart, where torch's are `stride` apart
+                patch = xp[:, :, i : i + Ho, j : j + Wo]
+                dw[:, :, i, j] = np.einsum("nohw,nchw->oc", dy, patch)
+                dxp[:, :, i : i + Ho, j : j + Wo] += np.einsum("nohw,oc->nchw", dy, w[:, :, i, j])
+        dx = dxp[:, :, pad : pad + x.shape[2], pad : pad + x.shape[3]].copy()
+        return (dx if input_grad else None), dw, db
+
+    _patch_conv(p, conv2d_forward, conv2d_backward)
+
+
 def _sized_conv(p, size) -> None:
     """Conv whose output is the first size(x_shape, w_shape, stride, padding) = (Ho, Wo)
     rows and columns of torch's; an output window that does not fit in the padded input

@@ -80,11 +80,13 @@ def linear_backward(impl, rng):
     layer.grads  # noqa: B018  (read through the wrapper, which records it)
 
 
-def conv_on(x_shape: tuple, stride: int, padding: int):
+def conv_on(x_shape: tuple, stride: int, padding: int, grads: bool = False):
     def run(impl, rng):
         layer = impl.conv2d(rng.standard_normal((2, x_shape[1], 3, 3)), None, stride, padding)
         y = layer.forward(rng.standard_normal(x_shape))
         layer.backward(rng.standard_normal(y.shape))
+        if grads:  # what tells a wrong dw from a right one
+            layer.grads  # noqa: B018  (read through the wrapper, which records it)
 
     return run
 
@@ -116,6 +118,7 @@ SCENARIOS = {
     "linear_gradients_divided_by_batch": linear_backward,
     "conv_dx_empty_at_padding_zero": conv_on((2, 1, 6, 6), 1, 0),
     "conv_ignores_stride": conv_on((1, 2, 7, 7), 2, 1),
+    "conv_backward_ignores_stride": conv_on((1, 2, 7, 7), 2, 1, grads=True),
     "conv_assumes_square_input": conv_on((1, 1, 5, 7), 1, 0),
     "pool_output_size_h_over_stride": pool_on((1, 1, 6, 6), 3, 1),
     "pool_assumes_square_input": pool_on((1, 2, 5, 7), 2, 2),
