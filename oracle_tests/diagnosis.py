@@ -29,7 +29,7 @@ from . import signatures
 from .contract import OPTIMIZERS
 from .known_bugs import core
 from .known_bugs.catalogue import CATALOGUE, Mutant
-from .tape import Recorded, Tape, copied
+from .tape import Call, Recorded, Tape, copied
 from .tolerances import MATCH
 
 COPY = "cnn_oracle_pristine_reference"
@@ -270,10 +270,69 @@ def _matching(factory: str, objects: list[Recorded], adapter) -> list[str]:
     """The known bugs (or pairs of them, "a + b") that reproduce every call of `objects`."""
     bugs = candidates(factory)
     single = [m.name for m in bugs if explains((m,), objects, adapter)]
+    if len(single) > 1:
+        single = _told_apart(single, objects, adapter)
     if single:
         return single
     pairs = list(itertools.combinations(bugs, 2))[:MAX_PAIRS]
     return [f"{a.name} + {b.name}" for a, b in pairs if explains((a, b), objects, adapter)]
+
+
+# Factories whose objects can be probed again on fresh random arrays of the same shapes
+# (not the optimizers, whose steps build on each other, nor the stateful layers).
+PROBED = (
+    "conv2d", "linear", "maxpool2d", "avgpool2d", "relu", "flatten", "cross_entropy",
+    "softmax", "sigmoid", "tanh", "leaky_relu", "mse_loss", "bce_loss",
+    "cross_entropy_from_probabilities",
+)  # fmt: skip
+
+
+def _probe(rec: Recorded) -> Recorded | None:
+    """rec's calls made again on the adapter's own layer (its factory, kept on the tape),
+    with fresh random arrays of the same shapes and dtypes in place of every float array,
+    the weights included: evidence where the check's own inputs (a one-hot kernel, a
+    minimal example) let several known bugs fit alike."""
+    from types import SimpleNamespace
+
+    from .contract import _time_limit
+
+    if rec.maker is None or rec.factory not in PROBED:
+        return None
+    rng = np.random.default_rng(20261204)
+
+    def fresh(a):
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size:
+            return rng.standard_normal(a.shape).astype(a.dtype)
+        return a
+
+    probe = Recorded(rec.factory, tuple(fresh(a) for a in rec.args), rec.call, rec.index)
+    probe.calls = [Call(c.method, tuple(fresh(a) for a in c.args), c.out) for c in rec.calls]
+    try:
+        with _time_limit(f"the diagnosis's probe of {rec.call}"):
+            outs = replay(probe, SimpleNamespace(**{rec.factory: rec.maker}))
+    except Exception:
+        return None
+    probe.calls = [
+        Call(
+            c.method,
+            c.args,
+            None if isinstance(o.out, Raised) else o.out,
+            o.out.name if isinstance(o.out, Raised) else None,
+            o.wrote,
+        )
+        for c, o in zip(probe.calls, outs, strict=True)
+    ]
+    return probe
+
+
+def _told_apart(names: list[str], objects: list[Recorded], adapter) -> list[str]:
+    """Of several known bugs that each reproduce the check's calls, those that also
+    reproduce the same calls on fresh random arrays (all of them, if none does)."""
+    probes = [p for p in (_probe(r) for r in objects) if p is not None]
+    if not probes:
+        return names
+    kept = [n for n in names if explains((CATALOGUE[n],), probes, adapter)]
+    return kept or names
 
 
 # --- The diagnosis ----------------------------------------------------------------------

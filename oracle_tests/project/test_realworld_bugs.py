@@ -244,3 +244,20 @@ def test_the_size_bugs_agree_with_torch_where_they_should():
             dx = layer.backward(np.ones_like(y))
         np.testing.assert_array_equal(y, y_ref)
         np.testing.assert_allclose(dx, dx_ref, rtol=1e-12)
+
+
+def test_known_bugs_that_fit_a_checks_calls_alike_are_told_apart_on_fresh_arrays(recording):
+    # A one-hot kernel with its 1 at (0, 0), k = 2, p = 1: padding 2p on one side and
+    # a flipped kernel read the same pixels, so both bugs fit the check's one forward.
+    # The diagnosis runs the adapter's own layer again on random arrays of the same
+    # shapes, where only the planted bug still fits.
+    def one_hot_forward(impl, rng):
+        w = np.zeros((2, 2, 2, 2))
+        w[0, 0, 0, 0] = w[1, 1, 0, 0] = 1.0
+        impl.conv2d(w, None, 3, 1).forward(rng.standard_normal((4, 2, 5, 5)))
+
+    with planted("conv_padding_one_sided") as impl:  # the adapter's layer stays buggy
+        with contextlib.suppress(CheckFailure):
+            one_hot_forward(impl, np.random.default_rng(0))
+        found = diagnosis.diagnose(recording)
+    assert found["diagnosed"] == ["conv_padding_one_sided"], found["text"]
