@@ -275,7 +275,8 @@ def _matching(factory: str, objects: list[Recorded], adapter) -> list[str]:
     if single:
         return single
     pairs = list(itertools.combinations(bugs, 2))[:MAX_PAIRS]
-    return [f"{a.name} + {b.name}" for a, b in pairs if explains((a, b), objects, adapter)]
+    found = [f"{a.name} + {b.name}" for a, b in pairs if explains((a, b), objects, adapter)]
+    return _told_apart(found, objects, adapter) if len(found) > 1 else found
 
 
 # Factories whose objects can be probed again on fresh random arrays of the same shapes
@@ -326,12 +327,14 @@ def _probe(rec: Recorded) -> Recorded | None:
 
 
 def _told_apart(names: list[str], objects: list[Recorded], adapter) -> list[str]:
-    """Of several known bugs that each reproduce the check's calls, those that also
+    """Of several known bugs (or pairs) that each reproduce the check's calls, those that also
     reproduce the same calls on fresh random arrays (all of them, if none does)."""
     probes = [p for p in (_probe(r) for r in objects) if p is not None]
     if not probes:
         return names
-    kept = [n for n in names if explains((CATALOGUE[n],), probes, adapter)]
+    kept = [
+        n for n in names if explains(tuple(CATALOGUE[m] for m in n.split(" + ")), probes, adapter)
+    ]
     return kept or names
 
 
