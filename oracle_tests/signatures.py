@@ -19,7 +19,7 @@ Each signature is {"id": "signature:...", "text": "..."}.
 import numpy as np
 
 from .conventions import family_fits
-from .tape import Recorded, copied
+from .tape import Call, Recorded, copied
 
 # Elements are "the same" to this relative tolerance here: signatures describe
 # differences far larger than rounding (a factor, a permutation, a zeroed element).
@@ -319,33 +319,29 @@ def _variants(rec: Recorded) -> list[tuple[str, tuple, object]]:
 
 
 def _run(make, args: tuple, rec: Recorded, transform, dys: list) -> list:
-    """Outputs of rec's forward/backward/grads calls on a layer made by `make(*args)`,
-    each forward input transformed, each backward given the next of `dys` (built from
-    the first run's outputs when `dys` is empty)."""
+    """Outcomes (output and the arguments written into) of rec's forward/backward/grads
+    calls on a layer made by `make(*args)`, each forward argument transformed, each
+    backward given the next of `dys` (built from the first run's outputs when empty)."""
     from .contract import _time_limit
-    from .diagnosis import Raised
+    from .diagnosis import Outcome, Raised, _call
 
-    outs, backward = [], 0
+    outs, backward, y = [], 0, None
     try:
         with _time_limit(f"the diagnosis's {rec.factory} variant"), np.errstate(all="ignore"):
             obj = make(*copied(args))
-            y = None
             for call in rec.calls:
                 if call.method == "forward":  # (x) for a layer, (logits, labels) a loss
-                    y = obj.forward(*(transform(a) for a in copied(call.args)))
-                    outs.append(copied(y))
-                elif call.method == "backward" and not call.args:  # a loss's
-                    outs.append(copied(obj.backward()))
-                elif call.method == "backward":
+                    call = Call("forward", tuple(transform(a) for a in call.args))
+                elif call.method == "backward" and call.args:
                     if len(dys) <= backward:
                         rng = np.random.default_rng(backward)
                         dys.append(rng.standard_normal(np.shape(y)).astype(np.asarray(y).dtype))
-                    outs.append(copied(obj.backward(copied(dys[backward]))))
-                    backward += 1
-                elif call.method == "grads":
-                    outs.append({k: copied(v) for k, v in obj.grads.items() if k in call.out})
+                    call, backward = Call("backward", (dys[backward],)), backward + 1
+                out, wrote = _call(obj, call)
+                y = out if call.method == "forward" else y
+                outs.append(Outcome(copied(out), wrote))
     except Exception as err:
-        outs.append(Raised(type(err).__name__))
+        outs.append(Outcome(Raised(type(err).__name__)))
     return outs
 
 
@@ -363,7 +359,7 @@ def _counterfactuals(rec: Recorded, adapter) -> list[tuple[str, str]]:
         dys: list = []
         theirs = _run(getattr(adapter, rec.factory), args, rec, transform, dys)
         ours = _run(rec.maker, args, rec, transform, dys)
-        if any(isinstance(t, Raised) for t in theirs):
+        if any(isinstance(t.out, Raised) for t in theirs):
             continue  # torch's own layer cannot run this variant
         if len(ours) == len(theirs) == len(rec.calls) and all(
             agrees(o, t, dtype_of(rec)) for o, t in zip(ours, theirs, strict=True)
