@@ -308,14 +308,7 @@ class Implementation:
         return obj, call, kept, TAPE.built(factory, args, call, maker=f)
 
     def _foreign(self, f) -> str | None:
-        """'module.name' when a module adapter's factory is a function imported from
-        another module (`from deep_nn import softmax` puts the network's own softmax where
-        the suite looks for its factory), else None."""
-        mod = self.adapter.obj
-        owner = getattr(f, "__module__", None)
-        if not isinstance(mod, types.ModuleType) or owner in (None, mod.__name__):
-            return None
-        return f"{owner}.{getattr(f, '__qualname__', '?')}"
+        return foreign(self.adapter.obj, f)
 
     def _layer(self, factory: str, dtype, args: tuple, given: dict | None = None) -> "Layer":
         obj, call, kept, rec = self._build(factory, dtype, args, given)
@@ -433,6 +426,16 @@ class Implementation:
     def avgpool2d(self, kernel_size: int, stride: int, dtype) -> "Layer":
         """nn.AvgPool2d with padding 0."""
         return self._layer("avgpool2d", dtype, (kernel_size, stride))
+
+
+def foreign(adapter_obj, f) -> str | None:
+    """'module.name' when a module adapter's factory is a function imported from another
+    module (`from deep_nn import softmax` puts the network's own softmax where the suite
+    looks for its factory), else None."""
+    owner = getattr(f, "__module__", None)
+    if not isinstance(adapter_obj, types.ModuleType) or owner in (None, adapter_obj.__name__):
+        return None
+    return f"{owner}.{getattr(f, '__qualname__', '?')}"
 
 
 def _not_a_factory(factory: str, foreign: str, did: str) -> str:

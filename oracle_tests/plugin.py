@@ -127,9 +127,13 @@ def pytest_report_header(config):
     a = config.stash[_STATE].adapter
     dtypes = ", ".join(a.dtypes) + ("" if a.dtypes_declared else " (not declared: both)")
     missing = [f for f in contract.FACTORIES if f not in a.factories]
+    named = []  # an imported function is said to be one: it may be no factory at all
+    for f in a.factories:
+        imported = contract.foreign(a.obj, getattr(a.obj, f))
+        named.append(f"{f} (imported: {imported})" if imported else f)
     return [
         f"cnn-oracle: checking {a.name} ({a.spec}, module {a.module}); dtypes {dtypes}",
-        f"cnn-oracle: factories {', '.join(a.factories)}"
+        f"cnn-oracle: factories {', '.join(named)}"
         + (f"; missing (not provided): {', '.join(missing)}" if missing else ""),
         f"cnn-oracle: {ENV_VAR}={os.environ.get(ENV_VAR, '')!r}, "
         f"HYPOTHESIS_PROFILE={os.environ.get('HYPOTHESIS_PROFILE', 'ci')!r}",
