@@ -79,3 +79,12 @@ def test_a_reason_given_by_plain_checks_and_by_properties_is_one_not_provided_li
     checks += [{"status": "not provided", "reason": f"not provided: every example was "
                 f"declined: {reason}"}] * 3  # fmt: skip
     assert not_provided_lines(checks) == [f"NOT PROVIDED (7): {reason}"]
+
+
+def test_an_imported_factory_that_raises_a_value_error_still_fails_its_check():
+    def relu_factory():
+        raise ValueError("unsupported")
+
+    relu_factory.__module__ = "my_layers"  # a factory of the user's own, imported
+    with pytest.raises(CheckFailure, match="raised ValueError: unsupported"):
+        module_adapter(relu=relu_factory).relu(np.float64)
