@@ -302,9 +302,15 @@ def _probe(rec: Recorded) -> Recorded | None:
     rng = np.random.default_rng(20261204)
 
     def fresh(a):
-        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size:
-            return rng.standard_normal(a.shape).astype(a.dtype)
-        return a
+        """Uniform over the range of `a`'s finite values (probabilities stay in [0, 1],
+        a one-hot kernel becomes a dense one), standard normal if it has no range."""
+        if not (isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size):
+            return a
+        finite = a[np.isfinite(a)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        if low < high:
+            return rng.uniform(low, high, a.shape).astype(a.dtype)
+        return rng.standard_normal(a.shape).astype(a.dtype)
 
     probe = Recorded(rec.factory, tuple(fresh(a) for a in rec.args), rec.call, rec.index)
     probe.calls = [Call(c.method, tuple(fresh(a) for a in c.args), c.out) for c in rec.calls]
