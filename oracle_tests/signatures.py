@@ -198,16 +198,18 @@ def _shape_of_difference(rec, j, what, o, t, same) -> list[tuple[str, str]]:
             (confined if (~mask).any() else everywhere).append(said)
     if confined:
         return confined[:1]
-    # A ratio is fitted over every finite element (zeros too, which it must keep), and
-    # only where two or more are nonzero: one element fits any ratio. A ratio near 0 is
-    # a zeroed output, not a factor.
+    # A ratio is fitted over every finite element (zeros too, which it must keep). One
+    # nonzero element fits any ratio: there (a loss's value) only a named one (N, 1/N,
+    # N*C, 2, 1/2) is told. A ratio near 0 is a zeroed output, not a factor.
     finite = np.isfinite(o) & np.isfinite(t)
-    if (finite & (t != 0)).sum() >= 2:
+    nonzero = int((finite & (t != 0)).sum())
+    if nonzero >= 1:
         tf, of = t[finite].astype(np.float64), o[finite].astype(np.float64)
         c = float(np.sum(of * tf) / np.sum(tf * tf))
         scale = np.abs(tf).max()
         fits = np.allclose(of, c * tf, rtol=RTOL, atol=1e-6 * RTOL * abs(c) * scale)
-        if fits and not np.isclose(c, 1.0) and abs(c) > 1e-3:
+        named = _ratio_name(c, N, C) is not None
+        if fits and not np.isclose(c, 1.0) and abs(c) > 1e-3 and (nonzero >= 2 or named):
             name = _ratio_name(c, N, C)
             said = f"{what} is {name} times torch's" if name else f"{what} is x{c:.4g} torch's"
             return [(f"ratio:{name}" if name else "ratio", said)]

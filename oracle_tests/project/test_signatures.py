@@ -389,3 +389,27 @@ def test_a_conv_that_writes_into_its_input_is_not_said_to_differ_only_with_its_s
     run_one_conv(implementation(conv2d=Scribbler), 2, (1, 2, 9, 9))
     bugs, sigs = diagnosed(recording)
     assert "signature:writes-input" in sigs and "signature:only-at:stride" not in sigs, sigs
+
+
+def test_a_loss_value_summed_over_the_batch_is_a_ratio_of_n_alone(recording):
+    # One element fits any ratio, but a loss value exactly N times torch's says it.
+    from reference.adapter import cross_entropy
+
+    class SummedValue:
+        def __init__(self):
+            self.loss = cross_entropy()
+
+        def forward(self, z, labels):
+            return self.loss.forward(z, labels) * len(z)
+
+        def backward(self):
+            return self.loss.backward()
+
+    loss = implementation(cross_entropy=SummedValue).cross_entropy(np.float64)
+    z = np.random.default_rng(0).standard_normal((4, 5))
+    try:
+        loss.forward(z, np.array([0, 1, 2, 3]))
+        loss.backward()
+    except CheckFailure:
+        pass
+    assert "signature:ratio:N" in diagnosed(recording)[1]
