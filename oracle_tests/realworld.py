@@ -39,12 +39,14 @@ CONVENTION_POINTS = (
 COMPONENTS = ("Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "CrossEntropy", "Adam")
 
 
-def load_truth(name: str):
-    key = f"realworld_{name}_truth"
+def load_truth(name: str, folder: Path = SPECIMEN_DIR, prefix: str = "realworld"):
+    """The truth.py of specimen `name` in `folder`, imported once as a module of its own
+    (the folder goes on sys.path, for the helpers the truths share)."""
+    key = f"{prefix}_{name}_truth"
     if key not in sys.modules:
-        if str(SPECIMEN_DIR) not in sys.path:
-            sys.path.insert(0, str(SPECIMEN_DIR))
-        spec = importlib.util.spec_from_file_location(key, SPECIMEN_DIR / name / "truth.py")
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        spec = importlib.util.spec_from_file_location(key, folder / name / "truth.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[key] = module
         spec.loader.exec_module(module)

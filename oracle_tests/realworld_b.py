@@ -30,7 +30,6 @@ process.
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -39,6 +38,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from . import realworld
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECIMENS = ROOT / "examples" / "realworld_b"
@@ -74,15 +75,7 @@ def specimen_names() -> list[str]:
 
 def load_truth(name: str):
     """The specimen's truth module (truth.py, which imports the specimens' truthlib)."""
-    key = f"specimen_{name}_truth"
-    if key not in sys.modules:
-        if str(SPECIMENS) not in sys.path:
-            sys.path.insert(0, str(SPECIMENS))
-        spec = importlib.util.spec_from_file_location(key, SPECIMENS / name / "truth.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return realworld.load_truth(name, SPECIMENS, prefix="specimen")
 
 
 def content_hash(name: str) -> str:

@@ -18,6 +18,7 @@ Each signature is {"id": "signature:...", "text": "..."}.
 
 import numpy as np
 
+from .contract import output_shape
 from .conventions import family_fits
 from .tape import Call, Recorded, copied
 
@@ -310,11 +311,7 @@ def _variants(rec: Recorded) -> list[tuple[str, tuple, object]]:
         m = min(x.shape[2:])
         # Only a crop that keeps two or more windows along each axis: a smaller one
         # would also hide what the stride does, and agree by coincidence.
-        if rec.factory == "conv2d":
-            k, p, s = rec.args[0].shape[-1], rec.args[3], rec.args[2]
-        else:
-            k, p, s = rec.args[0], 0, rec.args[1]
-        if (m + 2 * p - k) // s + 1 >= 2:
+        if min(output_shape(rec.factory, rec.args, (*x.shape[:2], m, m))[2:]) >= 2:
             crop = lambda x: np.ascontiguousarray(x[:, :, :m, :m]) if x.ndim == 4 else x  # noqa: E731
             out.append(("non-square", rec.args, crop))
     return out
