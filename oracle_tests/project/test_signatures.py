@@ -413,3 +413,23 @@ def test_a_loss_value_summed_over_the_batch_is_a_ratio_of_n_alone(recording):
     except CheckFailure:
         pass
     assert "signature:ratio:N" in diagnosed(recording)[1]
+
+
+def test_a_float64_conv_on_the_seed_configuration_is_a_dtype_not_no_match(recording):
+    # Float32 sums that cancel to near 0 differ from float64's by rounding only: the
+    # values are right, so the signature is the dtype.
+    class Upcast:
+        def __init__(self, w, b, s, p):
+            self.layer = conv2d(w.astype(float), b.astype(float), s, p)
+
+        def forward(self, x):
+            return self.layer.forward(x.astype(float))
+
+    rng = np.random.default_rng(0)
+    w, b = rng.standard_normal((8, 1, 3, 3)), rng.standard_normal(8)
+    conv = implementation(conv2d=Upcast).conv2d(w.astype(np.float32), b.astype(np.float32), 1, 0)
+    try:
+        conv.forward(rng.standard_normal((4, 1, 28, 28)).astype(np.float32))
+    except CheckFailure:
+        pass
+    assert diagnosed(recording)[1] == ["signature:wrong-dtype"]
